@@ -1,0 +1,130 @@
+# ember: one non-recursive build. Objects under build/, header dependencies via -MMD -MP.
+#
+#   make            build/ember, build/ember-jailer and the test guest images
+#   make run        boot the bundled test guest with config.example.json
+#   make test       every test (unit, fuzz smoke, integration); ends with "N passed, M failed"
+#   make fuzz       run the libFuzzer targets longer (FUZZ_SECONDS each)
+#   make deps       install missing Debian packages (root) or say which to install
+#   SANITIZE=1      build with AddressSanitizer and UndefinedBehaviorSanitizer
+
+BUILD   ?= build
+CC      ?= gcc
+FUZZ_CC ?= clang
+
+# Debian packages: what the build needs, and what the tests need on top.
+BUILD_PKGS := gcc make libc6-dev libseccomp-dev libcap-ng-dev libjsmn-dev liburing-dev
+TEST_PKGS  := clang libclang-rt-14-dev qemu-system-x86 lz4 python3 socat curl iproute2 \
+              binutils cpio
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wwrite-strings -Werror
+CFLAGS_BASE := -std=gnu11 -O2 -g $(WARN) -MMD -MP -Isrc -Iapi -pthread -fPIE
+HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDFLAGS_BASE := -pie -pthread -Wl,-z,relro,-z,now,-z,noexecstack
+LIBS    := -lseccomp -lcap-ng -luring
+
+ifeq ($(SANITIZE),1)
+CFLAGS_BASE  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS_BASE += -fsanitize=address,undefined
+HARDEN := -fstack-protector-strong
+endif
+
+CFLAGS  := $(CFLAGS_BASE) $(HARDEN) $(EXTRA_CFLAGS)
+LDFLAGS := $(LDFLAGS_BASE) $(EXTRA_LDFLAGS)
+
+# Everything under src/ and api/ except main.c is the ember library; the
+# unit tests and fuzzers link the same objects.
+LIB_SRCS  := $(sort $(shell find src api -name '*.c' ! -path src/main.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+JAIL_SRCS := $(sort $(wildcard jailer/*.c))
+JAIL_OBJS := $(JAIL_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+
+.PHONY: all ember jailer guest unit fuzz-build fuzz test run deps deps-test clean
+all: deps ember jailer guest
+
+ember: $(BUILD)/ember
+jailer: $(if $(JAIL_SRCS),$(BUILD)/ember-jailer)
+unit: $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libember.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ember: $(BUILD)/obj/src/main.o $(BUILD)/libember.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/ember-jailer: $(JAIL_OBJS) $(BUILD)/libember.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libember.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libember.a $(LIBS)
+
+# Fuzz targets: clang, libFuzzer, ASan and UBSan, against the library sources.
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Isrc -Iapi -Itests/unit -pthread \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+FUZZ_SECONDS ?= 600
+fuzz: deps-test fuzz-build
+	@for f in $(FUZZ_BINS); do \
+	  n=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$n \
+	      $$( [ -d tests/fuzz/corpus/$$n ] && echo tests/fuzz/corpus/$$n ) || exit 1; \
+	done
+
+-include tests/guest/guest.mk
+
+test: deps deps-test all unit fuzz-build
+	@BUILD=$(BUILD) tests/run.sh
+
+run: all
+	$(BUILD)/ember --no-api --config-file config.example.json
+
+# Install what is missing when we can; otherwise say exactly what to install.
+define install_pkgs
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "deps: installing$$missing"; \
+	    apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null \
+	      || { echo "deps: apt-get install$$missing failed"; exit 1; }; \
+	  else \
+	    echo "deps: missing Debian packages:$$missing"; \
+	    echo "deps: run as root: apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+endef
+
+deps:
+	$(call install_pkgs,$(BUILD_PKGS))
+
+deps-test:
+	$(call install_pkgs,$(TEST_PKGS))
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

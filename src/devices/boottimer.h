@@ -1,0 +1,23 @@
+/* boottimer.h: the boot-timer MMIO device: the guest writes 123 when it reached init. */
+#ifndef EMBER_DEVICES_BOOTTIMER_H
+#define EMBER_DEVICES_BOOTTIMER_H
+
+#include <stdint.h>
+
+#include "kvm/bus.h"
+
+#define BOOTTIMER_MAGIC 123
+
+struct boottimer {
+	uint64_t start_wall_us;   /* CLOCK_MONOTONIC at InstanceStart */
+	uint64_t start_cpu_us;    /* process CPU time at InstanceStart */
+	uint64_t last_wall_us;    /* last boot time logged, 0 if none (for tests and metrics) */
+};
+
+extern const struct bus_ops boottimer_ops;
+
+/* boottimer_now_us / boottimer_cpu_us: the clocks the boot timer measures with. */
+uint64_t boottimer_now_us(void);
+uint64_t boottimer_cpu_us(void);
+
+#endif

@@ -1,0 +1,194 @@
+/* i8042.c: minimal 8042 keyboard controller: self-tests, command byte, reset, key injection. */
+#include "devices/i8042.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define STATUS_OBF      0x01   /* output buffer full */
+#define STATUS_SYS      0x04   /* system flag: POST passed */
+#define STATUS_CMD      0x08   /* last write was a command */
+#define CTR_KBD_INT     0x01
+#define CTR_SYS         0x04
+#define CTR_TRANSLATE   0x40
+
+#define CMD_READ_CTR    0x20
+#define CMD_WRITE_CTR   0x60
+#define CMD_AUX_DISABLE 0xa7
+#define CMD_AUX_ENABLE  0xa8
+#define CMD_AUX_TEST    0xa9
+#define CMD_SELF_TEST   0xaa
+#define CMD_KBD_TEST    0xab
+#define CMD_KBD_DISABLE 0xad
+#define CMD_KBD_ENABLE  0xae
+#define CMD_READ_OUTP   0xd0
+#define CMD_WRITE_OUTP  0xd1
+#define CMD_RESET_CPU   0xfe
+
+#define KBD_ACK         0xfa
+#define KBD_RESET       0xff
+#define KBD_GET_ID      0xf2
+#define KBD_BAT_OK      0xaa
+
+/* Scan-code set 2 make codes (Firecracker's sequence). */
+static const uint8_t i8042_cad[] = { 0x14, 0x11, 0xe0, 0x71 };
+
+int i8042_init(struct i8042 *k, void (*pulse_irq)(void *), void (*reset)(void *), void *opaque)
+{
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	r = pthread_mutex_init(&k->lock, NULL);
+	if (r)
+		return -r;
+	k->pulse_irq = pulse_irq;
+	k->reset = reset;
+	k->opaque = opaque;
+	k->ctr = CTR_KBD_INT | CTR_SYS | CTR_TRANSLATE;
+	k->outp = 0x01;   /* reset line high: running */
+	return 0;
+}
+
+void i8042_destroy(struct i8042 *k)
+{
+	if (k->pulse_irq)
+		pthread_mutex_destroy(&k->lock);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Lock held. Returns 1 if the byte was queued. */
+static int i8042_push(struct i8042 *k, uint8_t b)
+{
+	if (k->len == I8042_BUF_CAP) {
+		k->missed_write++;
+		return 0;
+	}
+	k->buf[(k->head + k->len) % I8042_BUF_CAP] = b;
+	k->len++;
+	return 1;
+}
+
+static void i8042_data_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
+{
+	struct i8042 *k = opaque;
+
+	(void)off;
+	memset(data, 0, len);
+	pthread_mutex_lock(&k->lock);
+	if (k->len) {
+		data[0] = k->buf[k->head];
+		k->head = (k->head + 1) % I8042_BUF_CAP;
+		k->len--;
+	} else {
+		k->missed_read++;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+static void i8042_data_write(void *opaque, uint64_t off, const uint8_t *data, unsigned len)
+{
+	struct i8042 *k = opaque;
+	uint8_t v = data[0];
+	int irq = 0;
+
+	(void)off;
+	(void)len;
+	pthread_mutex_lock(&k->lock);
+	switch (k->cmd) {
+	case CMD_WRITE_CTR:
+		k->ctr = v;
+		break;
+	case CMD_WRITE_OUTP:
+		k->outp = v;
+		break;
+	default:
+		/* A byte for the keyboard itself. */
+		i8042_push(k, KBD_ACK);
+		if (v == KBD_RESET)
+			i8042_push(k, KBD_BAT_OK);
+		else if (v == KBD_GET_ID) {
+			i8042_push(k, 0xab);
+			i8042_push(k, 0x83);
+		}
+		irq = k->ctr & CTR_KBD_INT;
+		break;
+	}
+	k->cmd = 0;
+	pthread_mutex_unlock(&k->lock);
+	if (irq)
+		k->pulse_irq(k->opaque);
+}
+
+static void i8042_cmd_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
+{
+	struct i8042 *k = opaque;
+
+	(void)off;
+	memset(data, 0, len);
+	pthread_mutex_lock(&k->lock);
+	data[0] = (uint8_t)(STATUS_SYS | (k->len ? STATUS_OBF : 0) | (k->cmd ? STATUS_CMD : 0));
+	pthread_mutex_unlock(&k->lock);
+}
+
+static void i8042_cmd_write(void *opaque, uint64_t off, const uint8_t *data, unsigned len)
+{
+	struct i8042 *k = opaque;
+	int do_reset = 0;
+
+	(void)off;
+	(void)len;
+	pthread_mutex_lock(&k->lock);
+	k->cmd = 0;
+	switch (data[0]) {
+	case CMD_READ_CTR:
+		i8042_push(k, k->ctr);
+		break;
+	case CMD_WRITE_CTR:
+	case CMD_WRITE_OUTP:
+		k->cmd = data[0];
+		break;
+	case CMD_READ_OUTP:
+		i8042_push(k, k->outp);
+		break;
+	case CMD_SELF_TEST:
+		i8042_push(k, 0x55);
+		break;
+	case CMD_KBD_TEST:
+	case CMD_AUX_TEST:
+		i8042_push(k, 0x00);
+		break;
+	case CMD_KBD_DISABLE:
+	case CMD_KBD_ENABLE:
+	case CMD_AUX_DISABLE:
+	case CMD_AUX_ENABLE:
+		break;
+	case CMD_RESET_CPU:
+		k->reset_count++;
+		do_reset = 1;
+		break;
+	default:
+		break;
+	}
+	pthread_mutex_unlock(&k->lock);
+	if (do_reset)
+		k->reset(k->opaque);
+}
+
+const struct bus_ops i8042_data_ops = { .read = i8042_data_read, .write = i8042_data_write };
+const struct bus_ops i8042_cmd_ops = { .read = i8042_cmd_read, .write = i8042_cmd_write };
+
+int i8042_ctrl_alt_del(struct i8042 *k)
+{
+	int ok = 1;
+
+	pthread_mutex_lock(&k->lock);
+	if (I8042_BUF_CAP - k->len < sizeof(i8042_cad))
+		ok = 0;
+	else
+		for (size_t i = 0; i < sizeof(i8042_cad); i++)
+			i8042_push(k, i8042_cad[i]);
+	pthread_mutex_unlock(&k->lock);
+	if (!ok)
+		return -ENOSPC;
+	k->pulse_irq(k->opaque);
+	return 0;
+}

@@ -1,0 +1,152 @@
+/* kvm.c: VM creation and the ioctls that act on the whole VM. */
+#include "kvm/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+
+#define KVM_EXPECTED_API 12
+#define KVM_CPUID_MAX_ENTRIES 256
+
+static const struct {
+	int cap;
+	const char *name;
+} kvm_required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+};
+
+static int kvm_fail(char *err, size_t errlen, const char *what)
+{
+	int e = errno;
+
+	snprintf(err, errlen, "%s: %s", what, strerror(e));
+	return -e;
+}
+
+static int kvm_get_cpuid(struct kvm_vm *vm, char *err, size_t errlen)
+{
+	size_t sz = sizeof(struct kvm_cpuid2) +
+		    KVM_CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
+
+	vm->cpuid = calloc(1, sz);
+	if (!vm->cpuid) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	vm->cpuid->nent = KVM_CPUID_MAX_ENTRIES;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0)
+		return kvm_fail(err, errlen, "KVM_GET_SUPPORTED_CPUID");
+	return 0;
+}
+
+int kvm_vm_create(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t identity = LAYOUT_KVM_IDENTITY_MAP;
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->vm_fd = -1;
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return kvm_fail(err, errlen, "open /dev/kvm");
+	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (r != KVM_EXPECTED_API) {
+		snprintf(err, errlen, "KVM API version %d, ember needs %d", r, KVM_EXPECTED_API);
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < sizeof(kvm_required_caps) / sizeof(kvm_required_caps[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, kvm_required_caps[i].cap) <= 0) {
+			snprintf(err, errlen, "KVM lacks %s", kvm_required_caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	r = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (r <= 0)
+		r = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	vm->max_vcpus = r > 0 ? (unsigned)r : 1;
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size <= 0)
+		return kvm_fail(err, errlen, "KVM_GET_VCPU_MMAP_SIZE");
+	if ((r = kvm_get_cpuid(vm, err, errlen)))
+		return r;
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return kvm_fail(err, errlen, "KVM_CREATE_VM");
+	/* Intel VMX needs three pages for the real-mode TSS and one for the identity map. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS_START) < 0)
+		return kvm_fail(err, errlen, "KVM_SET_TSS_ADDR");
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+		return kvm_fail(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR");
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return kvm_fail(err, errlen, "KVM_CREATE_IRQCHIP");
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return kvm_fail(err, errlen, "KVM_CREATE_PIT2");
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = mem->region[i].gpa,
+			.memory_size = mem->region[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)mem->region[i].host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return kvm_fail(err, errlen, "KVM_SET_USER_MEMORY_REGION");
+	}
+	return 0;
+}
+
+void kvm_vm_destroy(struct kvm_vm *vm)
+{
+	/* > 0: a zeroed object holds no descriptor (ember never closes stdin). */
+	if (vm->vm_fd > 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd > 0)
+		close(vm->kvm_fd);
+	free(vm->cpuid);
+	memset(vm, 0, sizeof(*vm));
+	vm->vm_fd = -1;
+	vm->kvm_fd = -1;
+}
+
+int kvm_irq_line(const struct kvm_vm *vm, unsigned irq, int level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = (uint32_t)level };
+
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}
+
+int kvm_irqfd(const struct kvm_vm *vm, int fd, unsigned irq)
+{
+	struct kvm_irqfd req = { .fd = (uint32_t)fd, .gsi = irq };
+
+	return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
+}
+
+int kvm_ioeventfd(const struct kvm_vm *vm, int fd, uint64_t addr, uint32_t value)
+{
+	struct kvm_ioeventfd req = {
+		.datamatch = value,
+		.addr = addr,
+		.len = 4,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0 ? -errno : 0;
+}

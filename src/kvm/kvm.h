@@ -1,0 +1,43 @@
+/* kvm.h: /dev/kvm, the VM file descriptor, guest RAM slots and the in-kernel irqchip. */
+#ifndef EMBER_KVM_KVM_H
+#define EMBER_KVM_KVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvm/mem.h"
+
+struct kvm_cpuid2;
+
+struct kvm_vm {
+	int kvm_fd;                  /* /dev/kvm, -1 when closed */
+	int vm_fd;                   /* -1 when closed */
+	int vcpu_mmap_size;
+	unsigned max_vcpus;
+	struct kvm_cpuid2 *cpuid;    /* KVM_GET_SUPPORTED_CPUID, malloc()ed */
+};
+
+/*
+ * kvm_vm_create: open /dev/kvm, check API version 12 and every capability
+ * ember relies on, create the VM with the in-kernel IOAPIC/PIC/LAPIC and PIT,
+ * and register @mem's regions as memory slots. Returns 0, or -errno with a
+ * message in @err; kvm_vm_destroy() is safe afterwards either way. Main thread.
+ */
+int kvm_vm_create(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen);
+
+/* kvm_vm_destroy: close what kvm_vm_create() opened; safe on a zeroed object. */
+void kvm_vm_destroy(struct kvm_vm *vm);
+
+/* kvm_irq_line: set the level of GSI @irq (edge: 1 then 0). Any thread. */
+int kvm_irq_line(const struct kvm_vm *vm, unsigned irq, int level);
+
+/* kvm_irqfd: route eventfd @fd to GSI @irq; 0 or -errno. */
+int kvm_irqfd(const struct kvm_vm *vm, int fd, unsigned irq);
+
+/*
+ * kvm_ioeventfd: signal eventfd @fd on a 4-byte guest write of @value to MMIO
+ * address @addr, without an exit to userspace; 0 or -errno.
+ */
+int kvm_ioeventfd(const struct kvm_vm *vm, int fd, uint64_t addr, uint32_t value);
+
+#endif

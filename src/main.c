@@ -1,0 +1,353 @@
+/* main.c: ember's command line, then a linear set-up, the event loop and the exit code. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "event/loop.h"
+#include "log.h"
+#include "vmm.h"
+
+#define EMBER_VERSION        "0.1.0"
+#define DEFAULT_API_SOCK     "/run/ember.socket"
+#define CONFIG_FILE_MAX      (1024 * 1024)
+#define DEFAULT_MAX_PAYLOAD  51200
+
+struct opts {
+	const char *api_sock;
+	const char *config_file;
+	const char *id;
+	const char *log_path;
+	const char *level;
+	const char *metrics_path;
+	const char *seccomp_filter;
+	int no_api, boot_timer, show_level, show_origin, no_seccomp;
+	unsigned long max_payload;
+	unsigned long long start_time_us, start_time_cpu_us, parent_cpu_time_us;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ember [options]\n"
+		"  --api-sock PATH                 API socket (default " DEFAULT_API_SOCK ")\n"
+		"  --config-file PATH              boot at once from a Firecracker config file\n"
+		"  --no-api                        no API socket (needs --config-file)\n"
+		"  --id ID                         instance id, 1-64 of [A-Za-z0-9-]\n"
+		"  --boot-timer                    log the guest's boot time on its signal\n"
+		"  --log-path PATH                 log to PATH instead of stdout\n"
+		"  --level LEVEL                   Error, Warning, Info (default), Debug, Trace, Off\n"
+		"  --show-level, --show-log-origin add the level / source location to log lines\n"
+		"  --metrics-path PATH             write metrics as JSON lines to PATH\n"
+		"  --no-seccomp                    do not install seccomp filters\n"
+		"  --seccomp-filter PATH           seccomp filters in Firecracker's JSON format\n"
+		"  --http-api-max-payload-size N   largest API request body (default 51200)\n"
+		"  --version, --help\n");
+}
+
+enum {
+	OPT_API_SOCK = 256, OPT_CONFIG_FILE, OPT_NO_API, OPT_ID, OPT_BOOT_TIMER, OPT_LOG_PATH,
+	OPT_LEVEL, OPT_SHOW_LEVEL, OPT_SHOW_ORIGIN, OPT_METRICS_PATH, OPT_NO_SECCOMP,
+	OPT_SECCOMP_FILTER, OPT_MAX_PAYLOAD, OPT_VERSION, OPT_HELP, OPT_START_US,
+	OPT_START_CPU_US, OPT_PARENT_CPU_US,
+};
+
+static int parse_ull(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return -1;
+	*out = strtoull(s, &end, 10);
+	return (errno || *end) ? -1 : 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+		{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
+		{ "no-api", no_argument, NULL, OPT_NO_API },
+		{ "id", required_argument, NULL, OPT_ID },
+		{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
+		{ "log-path", required_argument, NULL, OPT_LOG_PATH },
+		{ "level", required_argument, NULL, OPT_LEVEL },
+		{ "show-level", no_argument, NULL, OPT_SHOW_LEVEL },
+		{ "show-log-origin", no_argument, NULL, OPT_SHOW_ORIGIN },
+		{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER },
+		{ "http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "start-time-us", required_argument, NULL, OPT_START_US },
+		{ "start-time-cpu-us", required_argument, NULL, OPT_START_CPU_US },
+		{ "parent-cpu-time-us", required_argument, NULL, OPT_PARENT_CPU_US },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long n;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->api_sock = DEFAULT_API_SOCK;
+	o->id = "anonymous-instance";
+	o->max_payload = DEFAULT_MAX_PAYLOAD;
+	opterr = 0;
+	while ((c = getopt_long_only(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_API_SOCK: o->api_sock = optarg; break;
+		case OPT_CONFIG_FILE: o->config_file = optarg; break;
+		case OPT_NO_API: o->no_api = 1; break;
+		case OPT_ID: o->id = optarg; break;
+		case OPT_BOOT_TIMER: o->boot_timer = 1; break;
+		case OPT_LOG_PATH: o->log_path = optarg; break;
+		case OPT_LEVEL: o->level = optarg; break;
+		case OPT_SHOW_LEVEL: o->show_level = 1; break;
+		case OPT_SHOW_ORIGIN: o->show_origin = 1; break;
+		case OPT_METRICS_PATH: o->metrics_path = optarg; break;
+		case OPT_NO_SECCOMP: o->no_seccomp = 1; break;
+		case OPT_SECCOMP_FILTER: o->seccomp_filter = optarg; break;
+		case OPT_MAX_PAYLOAD:
+			if (parse_ull(optarg, &n) || n == 0 || n > 64 * 1024 * 1024) {
+				fprintf(stderr, "ember: bad --http-api-max-payload-size '%s'\n", optarg);
+				return -1;
+			}
+			o->max_payload = (unsigned long)n;
+			break;
+		case OPT_START_US:
+		case OPT_START_CPU_US:
+		case OPT_PARENT_CPU_US:
+			if (parse_ull(optarg, &n)) {
+				fprintf(stderr, "ember: bad value '%s' for --%s\n", optarg,
+					longopts[c - OPT_API_SOCK].name);
+				return -1;
+			}
+			if (c == OPT_START_US)
+				o->start_time_us = n;
+			else if (c == OPT_START_CPU_US)
+				o->start_time_cpu_us = n;
+			else
+				o->parent_cpu_time_us = n;
+			break;
+		case OPT_VERSION:
+			printf("ember v%s\n", EMBER_VERSION);
+			exit(EXIT_OK);
+		case OPT_HELP:
+			usage(stdout);
+			exit(EXIT_OK);
+		default:
+			fprintf(stderr, "ember: unknown or incomplete argument '%s'\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ember: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->no_api && !o->config_file) {
+		fprintf(stderr, "ember: --no-api requires --config-file\n");
+		return -1;
+	}
+	if (!cfg_valid_vm_id(o->id)) {
+		fprintf(stderr, "ember: invalid --id '%s': 1-64 characters of [A-Za-z0-9-]\n", o->id);
+		return -1;
+	}
+	if (o->level && log_parse_level(o->level) < 0) {
+		fprintf(stderr, "ember: invalid --level '%s'\n", o->level);
+		return -1;
+	}
+	return 0;
+}
+
+/* Read a whole config file (bounded). Returns a malloc()ed buffer or NULL with errno. */
+static char *read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+		close(fd);
+		errno = EFBIG;
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	while (buf && off < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
+
+		if (n <= 0) {
+			free(buf);
+			buf = NULL;
+			errno = n == 0 ? EIO : errno;
+			break;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	if (buf) {
+		buf[off] = '\0';
+		*len = off;
+	}
+	return buf;
+}
+
+static struct termios term_saved;
+static int term_is_raw;
+
+static void term_restore(void)
+{
+	if (term_is_raw) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &term_saved);
+		term_is_raw = 0;
+	}
+}
+
+/* Raw mode: keys (Ctrl-C included) go to the guest; the guest's serial does the echo. */
+static void term_raw(void)
+{
+	struct termios t;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &term_saved) < 0)
+		return;
+	t = term_saved;
+	t.c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+	t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+	t.c_cflag |= CS8;
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+		term_is_raw = 1;
+		atexit(term_restore);
+	}
+}
+
+static int signal_exit_code;
+static int signal_fd = -1;
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct evloop *loop = opaque;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	LOG_INFO("Received signal %u, shutting down", si.ssi_signo);
+	signal_exit_code = 128 + (int)si.ssi_signo;
+	evloop_stop(loop);
+}
+
+/* SIGTERM, SIGINT, SIGHUP end the VM cleanly (terminal restored); the kick signal stays blocked here. */
+static int setup_signals(struct evloop *loop)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGRTMIN);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -1;
+	sigdelset(&set, SIGRTMIN);
+	signal(SIGPIPE, SIG_IGN);
+	signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (signal_fd < 0)
+		return -1;
+	return evloop_add(loop, signal_fd, EPOLLIN, on_signal, loop);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct evloop loop;
+	struct vmm vmm;
+	struct vmm_opts vo;
+	struct vm_config cfg;
+	struct cfg_err e = { { 0 } };
+	struct logger_cfg lc;
+	char *json;
+	size_t len;
+	int r, code;
+
+	if (parse_args(argc, argv, &o))
+		return EXIT_BAD_ARGS;
+	log_init(o.id);
+	memset(&lc, 0, sizeof(lc));
+	lc.present = true;
+	lc.log_path = (char *)o.log_path;
+	lc.level = o.level ? (enum log_level)log_parse_level(o.level) : LOG_LEVEL_INFO;
+	lc.show_level = o.show_level;
+	lc.show_log_origin = o.show_origin;
+	if ((r = log_configure(&lc))) {
+		fprintf(stderr, "ember: cannot open log file %s: %s\n", o.log_path, strerror(-r));
+		return EXIT_BAD_ARGS;
+	}
+	if (!o.config_file) {
+		fprintf(stderr, "ember: the API server is not available yet; use --config-file\n");
+		return EXIT_BAD_ARGS;
+	}
+	if (!o.no_api)
+		LOG_WARN("The API server is not available yet: running as with --no-api");
+
+	if (evloop_init(&loop) || setup_signals(&loop)) {
+		LOG_ERROR("Cannot set up the event loop: %s", strerror(errno));
+		return EXIT_GENERIC_ERROR;
+	}
+	vo.boot_timer = o.boot_timer;
+	vo.console_fd_in = STDIN_FILENO;
+	vo.console_fd_out = STDOUT_FILENO;
+	if ((r = vmm_init(&vmm, &vo, &loop))) {
+		LOG_ERROR("Cannot create the VMM: %s", strerror(-r));
+		return EXIT_GENERIC_ERROR;
+	}
+
+	json = read_file(o.config_file, &len);
+	if (!json) {
+		LOG_ERROR("Cannot read config file %s: %s", o.config_file, strerror(errno));
+		vmm_destroy(&vmm);
+		return EXIT_BAD_CONFIG;
+	}
+	r = config_parse_file(&cfg, json, len, &e);
+	free(json);
+	if (r) {
+		LOG_ERROR("Invalid config file %s: %s", o.config_file, e.msg);
+		vmm_destroy(&vmm);
+		return EXIT_BAD_CONFIG;
+	}
+	r = vmm_apply_config(&vmm, &cfg, &e);
+	config_free(&cfg);
+	if (r == 0)
+		r = vmm_start(&vmm, &e);
+	if (r) {
+		LOG_ERROR("Cannot boot the microVM: %s", e.msg);
+		vmm_destroy(&vmm);
+		evloop_destroy(&loop);
+		return EXIT_BAD_CONFIG;
+	}
+	term_raw();
+	r = evloop_run(&loop);
+	code = signal_exit_code ? signal_exit_code : vmm_exit_code(&vmm);
+	if (r)
+		code = EXIT_GENERIC_ERROR;
+	vmm_destroy(&vmm);
+	evloop_destroy(&loop);
+	term_restore();
+	LOG_INFO("ember exiting with code %d", code);
+	return code;
+}

@@ -1,0 +1,456 @@
+/* vmm.c: the microVM's lifetime: configure, build and start, pause, stop. */
+#include "vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/loader.h"
+#include "arch/x86/mptable.h"
+#include "arch/x86/regs.h"
+#include "log.h"
+
+static int vmm_err(struct cfg_err *e, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int vmm_err(struct cfg_err *e, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
+{
+	memset(v, 0, sizeof(*v));
+	config_init(&v->cfg);
+	v->opts = *opts;
+	v->loop = loop;
+	v->kernel_fd = v->initrd_fd = -1;
+	v->stop_efd = v->rx_efd = -1;
+	v->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (v->stop_efd < 0 || v->rx_efd < 0)
+		return -errno;
+	return 0;
+}
+
+static int vmm_open_image(const char *path, const char *what, struct cfg_err *e)
+{
+	struct img_src s;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return vmm_err(e, -errno, "Cannot open %s file %s: %s", what, path, strerror(errno));
+	r = img_from_fd(&s, fd);
+	if (r) {
+		close(fd);
+		return vmm_err(e, r, "%s file %s is not a regular file", what, path);
+	}
+	return fd;
+}
+
+int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct cfg_err *e)
+{
+	int kfd, ifd = -1;
+
+	kfd = vmm_open_image(b->kernel_image_path, "kernel", e);
+	if (kfd < 0)
+		return kfd;
+	if (b->initrd_path) {
+		ifd = vmm_open_image(b->initrd_path, "initrd", e);
+		if (ifd < 0) {
+			close(kfd);
+			return ifd;
+		}
+	}
+	if (v->kernel_fd >= 0)
+		close(v->kernel_fd);
+	if (v->initrd_fd >= 0)
+		close(v->initrd_fd);
+	v->kernel_fd = kfd;
+	v->initrd_fd = ifd;
+	boot_source_free(&v->cfg.boot_source);
+	v->cfg.boot_source = *b;
+	v->cfg.has_boot_source = true;
+	memset(b, 0, sizeof(*b));
+	return 0;
+}
+
+int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
+{
+	int r;
+
+	if (c->has_boot_source) {
+		r = vmm_set_boot_source(v, &c->boot_source, e);
+		if (r)
+			return r;
+		c->has_boot_source = false;
+	}
+	v->cfg.machine = c->machine;
+	/* Devices arrive with their own issues; until then a drive, net or vsock is refused. */
+	if (c->ndrives || c->nnets || c->vsock.present)
+		return vmm_err(e, -ENOTSUP, "block, network and vsock devices are not supported yet");
+	if (c->logger.present) {
+		r = log_configure(&c->logger);
+		if (r)
+			return vmm_err(e, r, "Cannot open log file %s: %s",
+				       c->logger.log_path ? c->logger.log_path : "(stdout)",
+				       strerror(-r));
+		logger_free(&v->cfg.logger);
+		v->cfg.logger = c->logger;
+		memset(&c->logger, 0, sizeof(c->logger));
+	}
+	if (c->metrics.present) {
+		metrics_free(&v->cfg.metrics);
+		v->cfg.metrics = c->metrics;
+		memset(&c->metrics, 0, sizeof(c->metrics));
+	}
+	return 0;
+}
+
+/* Interrupt lines of the legacy devices. */
+static void vmm_serial_irq(void *opaque, int level)
+{
+	struct vmm *v = opaque;
+
+	kvm_irq_line(&v->vm, LAYOUT_COM1_IRQ, level);
+}
+
+static void vmm_kbd_irq(void *opaque)
+{
+	struct vmm *v = opaque;
+
+	kvm_irq_line(&v->vm, LAYOUT_I8042_IRQ, 1);
+	kvm_irq_line(&v->vm, LAYOUT_I8042_IRQ, 0);
+}
+
+static void vmm_request_stop(void *opaque, enum vcpu_stop why)
+{
+	struct vmm *v = opaque;
+	int none = VCPU_STOP_NONE;
+	uint64_t one = 1;
+
+	__atomic_compare_exchange_n(&v->stop_why, &none, (int)why, 0, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+	if (write(v->stop_efd, &one, sizeof(one)) < 0)
+		LOG_ERROR("cannot signal the event loop: %s", strerror(errno));
+}
+
+static void vmm_kbd_reset(void *opaque)
+{
+	LOG_INFO("Guest requested a reset through the i8042");
+	vmm_request_stop(opaque, VCPU_STOP_RESET);
+}
+
+static void vmm_serial_rx_space(void *opaque)
+{
+	struct vmm *v = opaque;
+	uint64_t one = 1;
+
+	if (write(v->rx_efd, &one, sizeof(one)) < 0)
+		LOG_DEBUG("rx eventfd: %s", strerror(errno));
+}
+
+static void vmm_on_stop(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(v->stop_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		LOG_ERROR("stop eventfd: %s", strerror(errno));
+	evloop_stop(v->loop);
+}
+
+static void vmm_on_stdin(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+	uint8_t buf[512];
+	size_t space = serial_in_space(&v->serial);
+	ssize_t n;
+
+	if (space == 0) {
+		/* The guest is not reading: stop watching until it drains the buffer. */
+		evloop_del(v->loop, v->opts.console_fd_in);
+		v->stdin_watched = 0;
+		v->serial.rx_full = 1;
+		return;
+	}
+	n = read(v->opts.console_fd_in, buf, space < sizeof(buf) ? space : sizeof(buf));
+	if (n > 0) {
+		serial_push_input(&v->serial, buf, (size_t)n);
+		return;
+	}
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n == 0 || (events & (EPOLLHUP | EPOLLERR))) {
+		/* End of input: the guest keeps running without a console input. */
+		evloop_del(v->loop, v->opts.console_fd_in);
+		v->stdin_watched = 0;
+	}
+}
+
+static void vmm_on_rx_space(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(v->rx_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	if (!v->stdin_watched && v->opts.console_fd_in >= 0 &&
+	    evloop_add(v->loop, v->opts.console_fd_in, EPOLLIN, vmm_on_stdin, v) == 0)
+		v->stdin_watched = 1;
+}
+
+/*
+ * CPUs and interrupt controllers, described twice: the MP table for kernels
+ * with an MP parser, ACPI for those without one (Debian's cloud kernel).
+ * Both live in the reserved area below 0xe0000; the RSDP sits at 0xe0000.
+ */
+static int vmm_write_cpu_tables(struct vmm *v, struct boot_zero_page_args *za)
+{
+	const uint64_t area = LAYOUT_RESERVED_END - LAYOUT_MPTABLE_START;
+	uint8_t *p = gmem_ptr(&v->mem, LAYOUT_MPTABLE_START, area);
+	uint8_t *rsdp = gmem_ptr(&v->mem, LAYOUT_RSDP_START, LAYOUT_RSDP_SIZE);
+	int n, r;
+
+	if (!p || !rsdp)
+		return -ENOMEM;
+	n = mptable_build(p, area, (uint32_t)LAYOUT_MPTABLE_START, v->nvcpus);
+	if (n < 0)
+		return n;
+	n = (n + 15) & ~15;
+	r = acpi_build(p + n, area - (uint64_t)n, LAYOUT_MPTABLE_START + (uint64_t)n, rsdp,
+		       v->nvcpus);
+	if (r < 0)
+		return r;
+	za->rsdp_gpa = LAYOUT_RSDP_START;
+	return 0;
+}
+
+/* The command line: boot_args, then what the VMM adds (compat guide). */
+static int vmm_build_cmdline(struct vmm *v, struct cfg_err *e)
+{
+	const char *args = v->cfg.boot_source.boot_args ? v->cfg.boot_source.boot_args
+							: CFG_DEFAULT_BOOT_ARGS;
+	int r = boot_cmdline_build(v->cmdline, sizeof(v->cmdline), args, "pci=off");
+
+	if (r < 0)
+		return vmm_err(e, -E2BIG, "The kernel command line is longer than %llu bytes",
+			       (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
+	if (gmem_write(&v->mem, LAYOUT_CMDLINE_START, v->cmdline, (size_t)r))
+		return vmm_err(e, -ENOMEM, "Guest memory is too small for the command line");
+	return r;
+}
+
+static int vmm_load(struct vmm *v, struct kernel_info *ki, uint64_t gdt[4], struct cfg_err *e)
+{
+	struct boot_zero_page_args za;
+	struct e820_entry e820[8];
+	struct img_src src;
+	uint64_t initrd_gpa = 0, initrd_size = 0;
+	uint8_t *p;
+	int r, cmdlen;
+
+	if ((r = img_from_fd(&src, v->kernel_fd)) ||
+	    (r = loader_load_kernel(&src, &v->mem, ki, e->msg, sizeof(e->msg))))
+		return r;
+	if (v->initrd_fd >= 0 &&
+	    ((r = img_from_fd(&src, v->initrd_fd)) ||
+	     (r = loader_load_initrd(&src, &v->mem, ki, &initrd_gpa, &initrd_size, e->msg,
+				     sizeof(e->msg)))))
+		return r;
+	if ((cmdlen = vmm_build_cmdline(v, e)) < 0)
+		return cmdlen;
+
+	memset(&za, 0, sizeof(za));
+	za.cmdline_gpa = LAYOUT_CMDLINE_START;
+	za.cmdline_size = (uint32_t)cmdlen;
+	za.initrd_gpa = initrd_gpa;
+	za.initrd_size = initrd_size;
+	za.e820 = e820;
+	za.e820_entries = boot_e820_build(v->mem.size, e820);
+	if (ki->is_bzimage) {
+		za.setup_header = ki->setup_header;
+		za.setup_header_len = ki->setup_header_len;
+	}
+
+	if ((r = vmm_write_cpu_tables(v, &za)))
+		return vmm_err(e, r, "Guest memory is too small for the MP and ACPI tables");
+
+	if (ki->kind == BOOT_ENTRY_PVH) {
+		if (boot_pvh_write(&v->mem, &za) || boot_gdt_write(&v->mem, 0, gdt))
+			return vmm_err(e, -ENOMEM, "Guest memory is too small for the PVH boot structures");
+		return 0;
+	}
+	p = gmem_ptr(&v->mem, LAYOUT_ZERO_PAGE_START, BP_SIZE);
+	if (!p || boot_zero_page_build(p, &za) || boot_pagetables_write(&v->mem) ||
+	    boot_gdt_write(&v->mem, 1, gdt))
+		return vmm_err(e, -ENOMEM, "Guest memory is too small for the boot structures");
+	return 0;
+}
+
+static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
+{
+	int r;
+
+	if ((r = serial_init(&v->serial, v->opts.console_fd_out, vmm_serial_irq, v)) ||
+	    (r = i8042_init(&v->i8042, vmm_kbd_irq, vmm_kbd_reset, v)))
+		return vmm_err(e, r, "Cannot create the legacy devices: %s", strerror(-r));
+	v->serial.rx_space = vmm_serial_rx_space;
+	v->serial.rx_opaque = v;
+	if ((r = bus_add(&v->pio, LAYOUT_COM1_PORT, 8, &serial_bus_ops, &v->serial)) ||
+	    (r = bus_add(&v->pio, LAYOUT_I8042_DATA_PORT, 1, &i8042_data_ops, &v->i8042)) ||
+	    (r = bus_add(&v->pio, LAYOUT_I8042_CMD_PORT, 1, &i8042_cmd_ops, &v->i8042)))
+		return vmm_err(e, r, "Cannot register the legacy devices");
+	if (v->opts.boot_timer &&
+	    (r = bus_add(&v->mmio, LAYOUT_BOOT_TIMER_START, LAYOUT_BOOT_TIMER_SIZE,
+			 &boottimer_ops, &v->boottimer)))
+		return vmm_err(e, r, "Cannot register the boot timer");
+	if ((r = evloop_add(v->loop, v->stop_efd, EPOLLIN, vmm_on_stop, v)) ||
+	    (r = evloop_add(v->loop, v->rx_efd, EPOLLIN, vmm_on_rx_space, v)))
+		return vmm_err(e, r, "Cannot watch the VMM's event fds");
+	if (v->opts.console_fd_in >= 0) {
+		/* A regular file or /dev/null cannot be polled: then there is no console input. */
+		if (evloop_add(v->loop, v->opts.console_fd_in, EPOLLIN, vmm_on_stdin, v) == 0)
+			v->stdin_watched = 1;
+		else
+			LOG_DEBUG("console input is not pollable; the guest gets no input");
+	}
+	return 0;
+}
+
+static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const uint64_t gdt[4],
+			    struct cfg_err *e)
+{
+	int r;
+
+	if ((r = vcpu_ctx_init(&v->vctx)))
+		return vmm_err(e, r, "Cannot create vCPU state: %s", strerror(-r));
+	v->vctx_ready = 1;
+	v->vctx.pio = &v->pio;
+	v->vctx.mmio = &v->mmio;
+	v->vctx.request_stop = vmm_request_stop;
+	v->vctx.opaque = v;
+	for (unsigned i = 0; i < v->nvcpus; i++) {
+		if ((r = vcpu_create(&v->vcpus[i], &v->vm, i, &v->vctx, e->msg, sizeof(e->msg))) ||
+		    (r = x86_vcpu_init(v->vcpus[i].fd, &v->vm, i, v->nvcpus, e->msg,
+				       sizeof(e->msg))))
+			return r;
+	}
+	/* Only the boot vCPU starts at the entry; the others wait for INIT/SIPI. */
+	return x86_vcpu_boot_regs(v->vcpus[0].fd, ki->kind, ki->entry, gdt, e->msg,
+				  sizeof(e->msg));
+}
+
+int vmm_start(struct vmm *v, struct cfg_err *e)
+{
+	struct kernel_info ki;
+	uint64_t gdt[4];
+	int r;
+
+	if (v->state != VMM_NOT_STARTED)
+		return vmm_err(e, -EINVAL, "The microVM was already started");
+	if (!v->cfg.has_boot_source || v->kernel_fd < 0)
+		return vmm_err(e, -EINVAL, "Cannot start microvm without kernel configuration.");
+	v->start_wall_us = boottimer_now_us();
+	v->start_cpu_us = boottimer_cpu_us();
+	v->boottimer.start_wall_us = v->start_wall_us;
+	v->boottimer.start_cpu_us = v->start_cpu_us;
+	v->nvcpus = v->cfg.machine.vcpu_count;
+
+	r = gmem_init(&v->mem, v->cfg.machine.mem_size_mib << 20);
+	if (r)
+		return vmm_err(e, r, "Cannot allocate %llu MiB of guest memory: %s",
+			       (unsigned long long)v->cfg.machine.mem_size_mib, strerror(-r));
+	if ((r = kvm_vm_create(&v->vm, &v->mem, e->msg, sizeof(e->msg))))
+		return r;
+	if (v->nvcpus > v->vm.max_vcpus)
+		return vmm_err(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus);
+	if ((r = vmm_load(v, &ki, gdt, e)) || (r = vmm_add_legacy_devices(v, e)) ||
+	    (r = vmm_create_vcpus(v, &ki, gdt, e)))
+		return r;
+	if ((r = vcpu_signals_init()))
+		return vmm_err(e, r, "Cannot install the vCPU signal handler");
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		if ((r = vcpu_start(&v->vcpus[i])))
+			return vmm_err(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
+	v->first_insn_build_us = boottimer_now_us() - v->start_wall_us;
+	v->state = VMM_RUNNING;
+	LOG_INFO("Booting %s kernel at 0x%llx, %u vCPU(s), %llu MiB, built in %llu us",
+		 ki.kind == BOOT_ENTRY_PVH ? "PVH" : ki.is_bzimage ? "bzImage" : "ELF",
+		 (unsigned long long)ki.entry, v->nvcpus,
+		 (unsigned long long)v->cfg.machine.mem_size_mib,
+		 (unsigned long long)v->first_insn_build_us);
+	return 0;
+}
+
+int vmm_pause(struct vmm *v)
+{
+	if (v->state != VMM_RUNNING)
+		return -EINVAL;
+	vcpu_pause_all(v->vcpus, v->nvcpus);
+	v->state = VMM_PAUSED;
+	return 0;
+}
+
+int vmm_resume(struct vmm *v)
+{
+	if (v->state != VMM_PAUSED)
+		return -EINVAL;
+	vcpu_resume_all(v->vcpus, v->nvcpus);
+	v->state = VMM_RUNNING;
+	return 0;
+}
+
+int vmm_ctrl_alt_del(struct vmm *v)
+{
+	if (v->state != VMM_RUNNING && v->state != VMM_PAUSED)
+		return -EINVAL;
+	return i8042_ctrl_alt_del(&v->i8042);
+}
+
+int vmm_exit_code(const struct vmm *v)
+{
+	int why = __atomic_load_n(&v->stop_why, __ATOMIC_SEQ_CST);
+
+	return why == VCPU_STOP_RESET ? EXIT_OK : EXIT_GENERIC_ERROR;
+}
+
+void vmm_destroy(struct vmm *v)
+{
+	if (v->nvcpus && v->vctx_ready)
+		vcpu_stop_all(v->vcpus, v->nvcpus);
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		vcpu_destroy(&v->vcpus[i]);
+	if (v->vctx_ready)
+		vcpu_ctx_destroy(&v->vctx);
+	serial_destroy(&v->serial);
+	i8042_destroy(&v->i8042);
+	kvm_vm_destroy(&v->vm);
+	gmem_destroy(&v->mem);
+	if (v->kernel_fd >= 0)
+		close(v->kernel_fd);
+	if (v->initrd_fd >= 0)
+		close(v->initrd_fd);
+	if (v->stop_efd >= 0)
+		close(v->stop_efd);
+	if (v->rx_efd >= 0)
+		close(v->rx_efd);
+	config_free(&v->cfg);
+	v->state = VMM_STOPPED;
+}

@@ -1,0 +1,112 @@
+/* vmm.h: one microVM: its configuration, KVM objects, devices, threads and lifetime. */
+#ifndef EMBER_VMM_H
+#define EMBER_VMM_H
+
+#include <stdint.h>
+#include <termios.h>
+
+#include "config.h"
+#include "devices/boottimer.h"
+#include "devices/i8042.h"
+#include "devices/serial.h"
+#include "event/loop.h"
+#include "kvm/bus.h"
+#include "kvm/kvm.h"
+#include "kvm/mem.h"
+#include "kvm/vcpu.h"
+
+enum vmm_state {
+	VMM_NOT_STARTED = 0,
+	VMM_RUNNING,
+	VMM_PAUSED,
+	VMM_STOPPED,
+};
+
+/* Process exit codes (Firecracker's). */
+#define EXIT_OK              0
+#define EXIT_GENERIC_ERROR   1
+#define EXIT_BAD_SECCOMP     148
+#define EXIT_SIGBUS          149
+#define EXIT_SIGSEGV         150
+#define EXIT_SIGXFSZ         151
+#define EXIT_BAD_CONFIG      152
+#define EXIT_BAD_ARGS        153
+
+struct vmm_opts {
+	int boot_timer;           /* --boot-timer */
+	int console_fd_in;        /* guest serial input, -1: none */
+	int console_fd_out;       /* guest serial output */
+};
+
+struct vmm {
+	struct vm_config cfg;     /* owned */
+	struct vmm_opts opts;
+	enum vmm_state state;
+
+	int kernel_fd, initrd_fd; /* opened when the boot source is set */
+
+	struct guest_mem mem;
+	struct kvm_vm vm;
+	struct bus pio, mmio;
+	struct vcpu_ctx vctx;
+	int vctx_ready;
+	struct vcpu vcpus[CFG_MAX_VCPUS];
+	unsigned nvcpus;
+
+	struct serial serial;
+	struct i8042 i8042;
+	struct boottimer boottimer;
+
+	struct evloop *loop;      /* borrowed: the event loop devices register with */
+	int stop_efd;             /* vCPU -> loop: a vCPU asked to stop */
+	int rx_efd;               /* serial input space freed */
+	int stdin_watched;
+	int stop_why;             /* enum vcpu_stop, first one wins */
+
+	struct termios term_saved;
+	int term_raw;
+
+	uint64_t start_wall_us, start_cpu_us;  /* InstanceStart */
+	uint64_t first_insn_build_us;           /* InstanceStart -> vCPUs released */
+	char cmdline[2048];
+};
+
+/* vmm_init: an empty VMM with default configuration; 0 or -errno. */
+int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop);
+
+/*
+ * vmm_set_boot_source: take @b (moved in) and open its kernel and initrd now,
+ * so a bad path fails at configuration time. 0 or -errno with @e set.
+ */
+int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct cfg_err *e);
+
+/*
+ * vmm_apply_config: take a whole parsed config file (moved in) and apply each
+ * section as the API would. 0 or -errno with @e set.
+ */
+int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e);
+
+/*
+ * vmm_start: InstanceStart: build guest memory, load the kernel, write the
+ * boot structures, create devices and vCPUs, and start the vCPU threads.
+ * 0 or -errno with @e set (the VMM is then unusable: exit). Loop thread.
+ */
+int vmm_start(struct vmm *v, struct cfg_err *e);
+
+/* vmm_pause / vmm_resume: stop and restart all vCPUs. 0 or -EINVAL in the wrong state. */
+int vmm_pause(struct vmm *v);
+int vmm_resume(struct vmm *v);
+
+/* vmm_ctrl_alt_del: inject Ctrl-Alt-Del through the i8042. 0 or -errno. */
+int vmm_ctrl_alt_del(struct vmm *v);
+
+/*
+ * vmm_exit_code: the exit code once the loop stopped because the guest asked
+ * (reset: 0, failure: 1).
+ */
+int vmm_exit_code(const struct vmm *v);
+
+/* vmm_destroy: stop vCPU threads, restore the terminal, free everything. */
+void vmm_destroy(struct vmm *v);
+
+#endif
