@@ -98,7 +98,7 @@ test: deps deps-test all unit fuzz-build
 	@BUILD=$(BUILD) tests/run.sh
 
 run: all
-	$(BUILD)/ember --no-api --config-file config.example.json
+	$(BUILD)/ember --no-api --boot-timer --config-file config.example.json
 
 # Install what is missing when we can; otherwise say exactly what to install.
 define install_pkgs

@@ -187,6 +187,8 @@ static size_t make_bz(uint8_t *img)
 	memcpy(img + 0x236, &v16, 2);
 	v32 = 0x7fffffff;
 	memcpy(img + 0x22c, &v32, 4);
+	v32 = 1024 / 16;                 /* syssize */
+	memcpy(img + 0x1f4, &v32, 4);
 	v32 = 0x10000;                   /* init_size */
 	memcpy(img + 0x260, &v32, 4);
 	for (int i = 0; i < 1024; i++)
@@ -237,6 +239,7 @@ static void test_bzimage_hostile(void)
 		CHECK(load_buf(img, len, &ki) < 0);
 	}
 	CHECK(load_buf(img, 5 * 512, &ki) < 0);                           /* no payload */
+	CHECK(load_buf(img, n - 100, &ki) < 0);                           /* payload cut short */
 }
 
 static void test_not_a_kernel(void)

@@ -35,6 +35,7 @@ unsigned boot_e820_build(uint64_t mem_size, struct e820_entry *out);
 #define BP_E820_ENTRIES      0x1e8
 #define BP_HDR               0x1f1   /* struct setup_header starts here */
 #define BP_SETUP_SECTS       0x1f1
+#define BP_SYSSIZE           0x1f4
 #define BP_BOOT_FLAG         0x1fe
 #define BP_JUMP              0x200
 #define BP_HEADER            0x202

@@ -200,6 +200,12 @@ static int loader_bzimage(const struct img_src *s, const struct guest_mem *m,
 	if (pm_off >= s->size)
 		return loader_fail(err, errlen, -ENOEXEC, "bzImage truncated: no protected-mode kernel");
 	pm_size = s->size - pm_off;
+	/* syssize (2.04+) is the payload length in 16-byte units: a shorter file is truncated. */
+	if ((uint64_t)loader_get32(hdr + BP_SYSSIZE) * 16 > pm_size + 15)
+		return loader_fail(err, errlen, -ENOEXEC,
+				   "bzImage truncated: payload is %llu bytes, header says %llu",
+				   (unsigned long long)pm_size,
+				   (unsigned long long)loader_get32(hdr + BP_SYSSIZE) * 16);
 	init_size = loader_get32(hdr + BP_INIT_SIZE);
 	align = loader_get32(hdr + BP_KERNEL_ALIGNMENT);
 	load = LAYOUT_HIMEM_START;

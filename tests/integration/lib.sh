@@ -1,0 +1,57 @@
+# lib.sh: shared helpers for ember's integration tests (sourced, not run).
+#
+# A test sets T (its name) before sourcing, then reports with pass/fail/skip;
+# finish prints nothing more and exits non-zero if anything failed.
+BUILD=${BUILD:-build}
+EMBER=${EMBER:-$BUILD/ember}
+GUEST_DIR=${GUEST_DIR:-$BUILD/guest}
+fails=0
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+pass() { echo "PASS $T/$1${2:+: $2}"; }
+fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
+skip() { echo "SKIP $T/$1: $2"; }
+finish() { [ "$fails" -eq 0 ]; exit; }
+
+crc32_str() { python3 -c 'import sys, zlib; print("%08x" % zlib.crc32(sys.argv[1].encode()))' "$1"; }
+crc32_file() { python3 -c 'import sys, zlib; print("%08x" % zlib.crc32(open(sys.argv[1], "rb").read()))' "$1"; }
+
+# with_crc ARGS: ARGS plus cmdline_crc=<CRC-32 of "ARGS "> for the guest's cmdline probe.
+with_crc() { echo "$1 cmdline_crc=$(crc32_str "$1 ")"; }
+
+# json_str S: S as a JSON string literal.
+json_str() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+# mkconfig FILE KERNEL BOOT_ARGS VCPUS MEM_MIB [INITRD]: a Firecracker config file.
+mkconfig() {
+	local f=$1 k=$2 args=$3 cpus=$4 mem=$5 initrd=${6:-}
+	{
+		printf '{"boot-source": {"kernel_image_path": %s, "boot_args": %s' \
+			"$(json_str "$k")" "$(json_str "$args")"
+		[ -n "$initrd" ] && printf ', "initrd_path": %s' "$(json_str "$initrd")"
+		printf '},\n "machine-config": {"vcpu_count": %s, "mem_size_mib": %s}}\n' "$cpus" "$mem"
+	} >"$f"
+}
+
+# run_ember OUT TIMEOUT ARGS...: run ember with stdin from /dev/null; sets RC and MS (wall ms).
+run_ember() {
+	local out=$1 to=$2 s e
+	shift 2
+	s=$(date +%s%N)
+	timeout "$to" "$EMBER" "$@" </dev/null >"$out" 2>&1
+	RC=$?
+	e=$(date +%s%N)
+	MS=$(( (e - s) / 1000000 ))
+}
+
+need_ember() {
+	if [ ! -x "$EMBER" ]; then
+		fail build "$EMBER missing (run make)"
+		finish
+	fi
+	if [ ! -w /dev/kvm ]; then
+		skip all "/dev/kvm is not usable here"
+		exit 0
+	fi
+}
