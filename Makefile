@@ -18,7 +18,7 @@ TEST_PKGS  := clang libclang-rt-14-dev qemu-system-x86 lz4 python3 socat curl ip
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wwrite-strings -Werror
-CFLAGS_BASE := -std=gnu11 -O2 -g $(WARN) -MMD -MP -Isrc -Iapi -pthread -fPIE
+CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -MMD -MP -Isrc -Iapi -pthread -fPIE
 HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 LDFLAGS_BASE := -pie -pthread -Wl,-z,relro,-z,now,-z,noexecstack
 LIBS    := -lseccomp -lcap-ng -luring
@@ -70,7 +70,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libember.a
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libember.a $(LIBS)
 
 # Fuzz targets: clang, libFuzzer, ASan and UBSan, against the library sources.
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -Isrc -Iapi -Itests/unit -pthread \
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -O1 -g -Isrc -Iapi -Itests/unit -pthread \
                -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 
 $(BUILD)/fuzz/obj/%.o: %.c

@@ -12,13 +12,20 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <sys/timerfd.h>
+
 #include "config.h"
+#include "devices/boottimer.h"
 #include "event/loop.h"
 #include "log.h"
+#include "metrics.h"
+#include "server.h"
+#include "version.h"
 #include "vmm.h"
+#include "vmm_api.h"
 
-#define EMBER_VERSION        "0.1.0"
 #define DEFAULT_API_SOCK     "/run/ember.socket"
+#define METRICS_PERIOD_S     60
 #define CONFIG_FILE_MAX      (1024 * 1024)
 #define DEFAULT_MAX_PAYLOAD  51200
 
@@ -272,79 +279,176 @@ static int setup_signals(struct evloop *loop)
 	return evloop_add(loop, signal_fd, EPOLLIN, on_signal, loop);
 }
 
-int main(int argc, char **argv)
+static void on_api_request(void *opaque, uint32_t events)
 {
-	struct opts o;
-	struct evloop loop;
-	struct vmm vmm;
-	struct vmm_opts vo;
-	struct vm_config cfg;
-	struct cfg_err e = { { 0 } };
-	struct logger_cfg lc;
-	char *json;
-	size_t len;
-	int r, code;
+	(void)events;
+	api_server_service(opaque);
+}
 
-	if (parse_args(argc, argv, &o))
-		return EXIT_BAD_ARGS;
-	log_init(o.id);
+static void on_metrics_timer(void *opaque, uint32_t events)
+{
+	uint64_t n;
+	int *fd = opaque;
+
+	(void)events;
+	if (read(*fd, &n, sizeof(n)) == sizeof(n) && metrics_is_open())
+		metrics_flush();
+}
+
+/* Flush metrics every 60 s while a destination is set. */
+static int setup_metrics_timer(struct evloop *loop, int *fd)
+{
+	struct itimerspec its = { { METRICS_PERIOD_S, 0 }, { METRICS_PERIOD_S, 0 } };
+
+	*fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (*fd < 0 || timerfd_settime(*fd, 0, &its, NULL) < 0)
+		return -1;
+	return evloop_add(loop, *fd, EPOLLIN, on_metrics_timer, fd);
+}
+
+/* Logger and metrics from the command line, as if configured first. */
+static int configure_from_flags(struct vmm *vmm, const struct opts *o)
+{
+	struct logger_cfg lc;
+	struct metrics_cfg mc;
+	struct cfg_err e = { { 0 } };
+
 	memset(&lc, 0, sizeof(lc));
 	lc.present = true;
-	lc.log_path = (char *)o.log_path;
-	lc.level = o.level ? (enum log_level)log_parse_level(o.level) : LOG_LEVEL_INFO;
-	lc.show_level = o.show_level;
-	lc.show_log_origin = o.show_origin;
-	if ((r = log_configure(&lc))) {
-		fprintf(stderr, "ember: cannot open log file %s: %s\n", o.log_path, strerror(-r));
-		return EXIT_BAD_ARGS;
+	lc.level = o->level ? (enum log_level)log_parse_level(o->level) : LOG_LEVEL_INFO;
+	lc.show_level = o->show_level;
+	lc.show_log_origin = o->show_origin;
+	if (o->log_path) {
+		lc.log_path = strdup(o->log_path);
+		if (!lc.log_path || vmm_set_logger(vmm, &lc, &e)) {
+			fprintf(stderr, "ember: %s\n", e.msg[0] ? e.msg : "out of memory");
+			logger_free(&lc);
+			return -1;
+		}
+	} else {
+		log_configure(&lc);
 	}
-	if (!o.config_file) {
-		fprintf(stderr, "ember: the API server is not available yet; use --config-file\n");
-		return EXIT_BAD_ARGS;
+	if (o->metrics_path) {
+		memset(&mc, 0, sizeof(mc));
+		mc.present = true;
+		mc.metrics_path = strdup(o->metrics_path);
+		if (!mc.metrics_path || vmm_set_metrics(vmm, &mc, &e)) {
+			fprintf(stderr, "ember: %s\n", e.msg[0] ? e.msg : "out of memory");
+			metrics_free(&mc);
+			return -1;
+		}
 	}
-	if (!o.no_api)
-		LOG_WARN("The API server is not available yet: running as with --no-api");
+	return 0;
+}
 
-	if (evloop_init(&loop) || setup_signals(&loop)) {
-		LOG_ERROR("Cannot set up the event loop: %s", strerror(errno));
-		return EXIT_GENERIC_ERROR;
-	}
-	vo.boot_timer = o.boot_timer;
-	vo.console_fd_in = STDIN_FILENO;
-	vo.console_fd_out = STDOUT_FILENO;
-	if ((r = vmm_init(&vmm, &vo, &loop))) {
-		LOG_ERROR("Cannot create the VMM: %s", strerror(-r));
-		return EXIT_GENERIC_ERROR;
-	}
+static int load_config_file(struct vmm *vmm, const char *path)
+{
+	struct vm_config cfg;
+	struct cfg_err e = { { 0 } };
+	size_t len;
+	char *json = read_file(path, &len);
+	int r;
 
-	json = read_file(o.config_file, &len);
 	if (!json) {
-		LOG_ERROR("Cannot read config file %s: %s", o.config_file, strerror(errno));
-		vmm_destroy(&vmm);
-		return EXIT_BAD_CONFIG;
+		LOG_ERROR("Cannot read config file %s: %s", path, strerror(errno));
+		return -1;
 	}
 	r = config_parse_file(&cfg, json, len, &e);
 	free(json);
 	if (r) {
-		LOG_ERROR("Invalid config file %s: %s", o.config_file, e.msg);
+		LOG_ERROR("Invalid config file %s: %s", path, e.msg);
+		return -1;
+	}
+	r = vmm_apply_config(vmm, &cfg, &e);
+	config_free(&cfg);
+	if (r) {
+		LOG_ERROR("Invalid config file %s: %s", path, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Firecracker's api_server.process_startup_time_us/_cpu_us, from the jailer's clock if given. */
+static void record_startup(const struct opts *o, uint64_t t0_us, uint64_t t0_cpu_us)
+{
+	uint64_t now = boottimer_now_us(), cpu = boottimer_cpu_us();
+	uint64_t start = o->start_time_us ? o->start_time_us : t0_us;
+
+	(void)t0_cpu_us;
+	metric_set(M_api_server_process_startup_time_us, now > start ? now - start : 0);
+	metric_set(M_api_server_process_startup_time_cpu_us,
+		   cpu + o->parent_cpu_time_us - (o->start_time_us ? o->start_time_cpu_us : 0));
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t t0_us = boottimer_now_us(), t0_cpu_us = boottimer_cpu_us();
+	static struct api_server api;
+	struct opts o;
+	struct evloop loop;
+	struct vmm vmm;
+	struct vmm_opts vo;
+	struct cfg_err e = { { 0 } };
+	char err[256];
+	int r, code, timer_fd = -1;
+
+	if (parse_args(argc, argv, &o))
+		return EXIT_BAD_ARGS;
+	log_init(o.id);
+	if (evloop_init(&loop) || setup_signals(&loop) || setup_metrics_timer(&loop, &timer_fd)) {
+		fprintf(stderr, "ember: cannot set up the event loop: %s\n", strerror(errno));
+		return EXIT_GENERIC_ERROR;
+	}
+	memset(&vo, 0, sizeof(vo));
+	vo.instance_id = o.id;
+	vo.boot_timer = o.boot_timer;
+	vo.console_fd_in = STDIN_FILENO;
+	vo.console_fd_out = STDOUT_FILENO;
+	if ((r = vmm_init(&vmm, &vo, &loop))) {
+		fprintf(stderr, "ember: cannot create the VMM: %s\n", strerror(-r));
+		return EXIT_GENERIC_ERROR;
+	}
+	if (configure_from_flags(&vmm, &o)) {
+		vmm_destroy(&vmm);
+		return EXIT_BAD_ARGS;
+	}
+	LOG_INFO("Running ember v%s", EMBER_VERSION);
+	if (o.config_file && load_config_file(&vmm, o.config_file)) {
 		vmm_destroy(&vmm);
 		return EXIT_BAD_CONFIG;
 	}
-	r = vmm_apply_config(&vmm, &cfg, &e);
-	config_free(&cfg);
-	if (r == 0)
-		r = vmm_start(&vmm, &e);
-	if (r) {
-		LOG_ERROR("Cannot boot the microVM: %s", e.msg);
-		vmm_destroy(&vmm);
-		evloop_destroy(&loop);
-		return EXIT_BAD_CONFIG;
+	api.listen_fd = -1;
+	if (!o.no_api) {
+		if (api_server_init(&api, o.api_sock, o.max_payload, vmm_api_handle, &vmm, err,
+				    sizeof(err)) ||
+		    evloop_add(&loop, api.req_efd, EPOLLIN, on_api_request, &api) ||
+		    api_server_start(&api)) {
+			LOG_ERROR("Cannot start the API server: %s", err);
+			api_server_stop(&api);
+			vmm_destroy(&vmm);
+			return EXIT_GENERIC_ERROR;
+		}
+		record_startup(&o, t0_us, t0_cpu_us);
+		LOG_INFO("API server listening on %s", o.api_sock);
+	}
+	if (o.config_file) {
+		if (vmm_start(&vmm, &e)) {
+			LOG_ERROR("Cannot boot the microVM: %s", e.msg);
+			api_server_stop(&api);
+			vmm_destroy(&vmm);
+			return EXIT_BAD_CONFIG;
+		}
+		if (metrics_is_open())
+			metrics_flush();
 	}
 	term_raw();
 	r = evloop_run(&loop);
 	code = signal_exit_code ? signal_exit_code : vmm_exit_code(&vmm);
 	if (r)
 		code = EXIT_GENERIC_ERROR;
+	if (metrics_is_open())
+		metrics_flush();
+	api_server_stop(&api);
 	vmm_destroy(&vmm);
 	evloop_destroy(&loop);
 	term_restore();

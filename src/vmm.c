@@ -18,6 +18,7 @@
 #include "arch/x86/mptable.h"
 #include "arch/x86/regs.h"
 #include "log.h"
+#include "metrics.h"
 
 static int vmm_err(struct cfg_err *e, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -37,6 +38,7 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 	memset(v, 0, sizeof(*v));
 	config_init(&v->cfg);
 	v->opts = *opts;
+	v->instance_id = opts->instance_id ? opts->instance_id : "anonymous-instance";
 	v->loop = loop;
 	v->kernel_fd = v->initrd_fd = -1;
 	v->stop_efd = v->rx_efd = -1;
@@ -89,6 +91,40 @@ int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct cfg_err
 	return 0;
 }
 
+int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e)
+{
+	int r;
+
+	if (v->logger_set)
+		return vmm_err(e, -EINVAL, "The logger was already configured.");
+	r = log_configure(l);
+	if (r)
+		return vmm_err(e, r, "Cannot open the log file %s: %s",
+			       l->log_path ? l->log_path : "(stdout)", strerror(-r));
+	logger_free(&v->cfg.logger);
+	v->cfg.logger = *l;
+	memset(l, 0, sizeof(*l));
+	v->logger_set = 1;
+	return 0;
+}
+
+int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e)
+{
+	int r;
+
+	if (v->metrics_set)
+		return vmm_err(e, -EINVAL, "The metrics system was already configured.");
+	r = metrics_open(m->metrics_path);
+	if (r)
+		return vmm_err(e, r, "Cannot open the metrics file %s: %s", m->metrics_path,
+			       strerror(-r));
+	metrics_free(&v->cfg.metrics);
+	v->cfg.metrics = *m;
+	memset(m, 0, sizeof(*m));
+	v->metrics_set = 1;
+	return 0;
+}
+
 int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
 {
 	int r;
@@ -103,21 +139,10 @@ int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
 	/* Devices arrive with their own issues; until then a drive, net or vsock is refused. */
 	if (c->ndrives || c->nnets || c->vsock.present)
 		return vmm_err(e, -ENOTSUP, "block, network and vsock devices are not supported yet");
-	if (c->logger.present) {
-		r = log_configure(&c->logger);
-		if (r)
-			return vmm_err(e, r, "Cannot open log file %s: %s",
-				       c->logger.log_path ? c->logger.log_path : "(stdout)",
-				       strerror(-r));
-		logger_free(&v->cfg.logger);
-		v->cfg.logger = c->logger;
-		memset(&c->logger, 0, sizeof(c->logger));
-	}
-	if (c->metrics.present) {
-		metrics_free(&v->cfg.metrics);
-		v->cfg.metrics = c->metrics;
-		memset(&c->metrics, 0, sizeof(c->metrics));
-	}
+	if (c->logger.present && (r = vmm_set_logger(v, &c->logger, e)))
+		return r;
+	if (c->metrics.present && (r = vmm_set_metrics(v, &c->metrics, e)))
+		return r;
 	return 0;
 }
 

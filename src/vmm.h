@@ -33,6 +33,7 @@ enum vmm_state {
 #define EXIT_BAD_ARGS        153
 
 struct vmm_opts {
+	const char *instance_id;  /* --id */
 	int boot_timer;           /* --boot-timer */
 	int console_fd_in;        /* guest serial input, -1: none */
 	int console_fd_out;       /* guest serial output */
@@ -41,6 +42,8 @@ struct vmm_opts {
 struct vmm {
 	struct vm_config cfg;     /* owned */
 	struct vmm_opts opts;
+	const char *instance_id;
+	int logger_set, metrics_set; /* each may be configured once */
 	enum vmm_state state;
 
 	int kernel_fd, initrd_fd; /* opened when the boot source is set */
@@ -79,6 +82,10 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop);
  * so a bad path fails at configuration time. 0 or -errno with @e set.
  */
 int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct cfg_err *e);
+
+/* vmm_set_logger / vmm_set_metrics: configure once (file opened now); 0 or -errno with @e. */
+int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e);
+int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e);
 
 /*
  * vmm_apply_config: take a whole parsed config file (moved in) and apply each

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "metrics.h"
+
 #define STATUS_OBF      0x01   /* output buffer full */
 #define STATUS_SYS      0x04   /* system flag: POST passed */
 #define STATUS_CMD      0x08   /* last write was a command */
@@ -60,6 +62,7 @@ static int i8042_push(struct i8042 *k, uint8_t b)
 {
 	if (k->len == I8042_BUF_CAP) {
 		k->missed_write++;
+		metric_inc(M_i8042_missed_write_count);
 		return 0;
 	}
 	k->buf[(k->head + k->len) % I8042_BUF_CAP] = b;
@@ -78,8 +81,10 @@ static void i8042_data_read(void *opaque, uint64_t off, uint8_t *data, unsigned 
 		data[0] = k->buf[k->head];
 		k->head = (k->head + 1) % I8042_BUF_CAP;
 		k->len--;
+		metric_inc(M_i8042_read_count);
 	} else {
 		k->missed_read++;
+		metric_inc(M_i8042_missed_read_count);
 	}
 	pthread_mutex_unlock(&k->lock);
 }
@@ -92,6 +97,7 @@ static void i8042_data_write(void *opaque, uint64_t off, const uint8_t *data, un
 
 	(void)off;
 	(void)len;
+	metric_inc(M_i8042_write_count);
 	pthread_mutex_lock(&k->lock);
 	switch (k->cmd) {
 	case CMD_WRITE_CTR:
@@ -163,6 +169,7 @@ static void i8042_cmd_write(void *opaque, uint64_t off, const uint8_t *data, uns
 		break;
 	case CMD_RESET_CPU:
 		k->reset_count++;
+		metric_inc(M_i8042_reset_count);
 		do_reset = 1;
 		break;
 	default:

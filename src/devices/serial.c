@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
+
 /* Register offsets and bits (PC16550D datasheet). */
 #define UART_RBR_THR 0
 #define UART_IER     1
@@ -96,10 +98,13 @@ static void serial_output(struct serial *s, uint8_t c)
 		do
 			n = write(s->out_fd, &c, 1);
 		while (n < 0 && errno == EINTR);
-		if (n == 1)
+		if (n == 1) {
 			s->tx_bytes++;
-		else
+			metric_inc(M_uart_write_count);
+		} else {
 			s->missed_write++;
+			metric_inc(M_uart_missed_write_count);
+		}
 	}
 }
 
@@ -116,6 +121,7 @@ static uint8_t serial_read_reg(struct serial *s, uint64_t off, int *space_freed)
 			s->in_head = (s->in_head + 1) % SERIAL_IN_CAP;
 			s->in_len--;
 			s->rx_bytes++;
+			metric_inc(M_uart_read_count);
 			if (s->rx_full && s->in_len <= SERIAL_IN_CAP / 2) {
 				s->rx_full = 0;
 				*space_freed = 1;
@@ -241,8 +247,10 @@ size_t serial_push_input(struct serial *s, const uint8_t *buf, size_t len)
 	}
 	if (s->in_len == SERIAL_IN_CAP)
 		s->rx_full = 1;
-	if (n < len)
+	if (n < len) {
 		s->missed_read += len - n;
+		metric_add(M_uart_missed_read_count, len - n);
+	}
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return n;

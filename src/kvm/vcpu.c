@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* The signal that makes KVM_RUN return: it sets immediate_exit for this thread. */
 #define VCPU_KICK_SIGNAL (SIGRTMIN + 0)
@@ -102,6 +103,7 @@ static void vcpu_io(struct vcpu *v)
 	unsigned size = run->io.size;
 
 	/* rep ins/outs arrive as one exit with count > 1. */
+	metric_inc(run->io.direction == KVM_EXIT_IO_OUT ? M_vcpu_exit_io_out : M_vcpu_exit_io_in);
 	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
 		if (run->io.direction == KVM_EXIT_IO_OUT)
 			bus_write(v->ctx->pio, run->io.port, data, size);
@@ -118,6 +120,7 @@ static void vcpu_mmio(struct vcpu *v)
 
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return;
+	metric_inc(run->mmio.is_write ? M_vcpu_exit_mmio_write : M_vcpu_exit_mmio_read);
 	if (run->mmio.is_write)
 		bus_write(v->ctx->mmio, run->mmio.phys_addr, run->mmio.data, len);
 	else
@@ -213,6 +216,8 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		why = vcpu_handle_exit(v);
+		if (why == VCPU_STOP_ERROR)
+			metric_inc(M_vcpu_failures);
 		if (why != VCPU_STOP_NONE) {
 			v->ctx->request_stop(v->ctx->opaque, why);
 			break;

@@ -1,0 +1,115 @@
+/* metrics.h: Firecracker-named counters, flushed as JSON lines of deltas. */
+#ifndef EMBER_METRICS_H
+#define EMBER_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Each counter is a relaxed atomic total; a flush writes, per counter, the
+ * change since the previous flush (Firecracker's SharedIncMetric), except the
+ * "store" metrics (startup times), written as they are.
+ */
+#define METRICS_LIST(X)                                                        \
+	X(api_server, process_startup_time_us, 1)                              \
+	X(api_server, process_startup_time_cpu_us, 1)                          \
+	X(api_server, sync_response_fails, 0)                                  \
+	X(api_server, sync_vmm_send_timeout_count, 0)                          \
+	X(get_api_requests, instance_info_count, 0)                            \
+	X(get_api_requests, machine_cfg_count, 0)                              \
+	X(get_api_requests, mmds_count, 0)                                     \
+	X(get_api_requests, vmm_version_count, 0)                              \
+	X(get_api_requests, vm_config_count, 0)                                \
+	X(put_api_requests, actions_count, 0)                                  \
+	X(put_api_requests, actions_fails, 0)                                  \
+	X(put_api_requests, boot_source_count, 0)                              \
+	X(put_api_requests, boot_source_fails, 0)                              \
+	X(put_api_requests, drive_count, 0)                                    \
+	X(put_api_requests, drive_fails, 0)                                    \
+	X(put_api_requests, logger_count, 0)                                   \
+	X(put_api_requests, logger_fails, 0)                                   \
+	X(put_api_requests, machine_cfg_count, 0)                              \
+	X(put_api_requests, machine_cfg_fails, 0)                              \
+	X(put_api_requests, metrics_count, 0)                                  \
+	X(put_api_requests, metrics_fails, 0)                                  \
+	X(put_api_requests, network_count, 0)                                  \
+	X(put_api_requests, network_fails, 0)                                  \
+	X(put_api_requests, vsock_count, 0)                                    \
+	X(put_api_requests, vsock_fails, 0)                                    \
+	X(patch_api_requests, drive_count, 0)                                  \
+	X(patch_api_requests, drive_fails, 0)                                  \
+	X(patch_api_requests, network_count, 0)                                \
+	X(patch_api_requests, network_fails, 0)                                \
+	X(patch_api_requests, machine_cfg_count, 0)                            \
+	X(patch_api_requests, machine_cfg_fails, 0)                            \
+	X(patch_api_requests, vm_count, 0)                                     \
+	X(patch_api_requests, vm_fails, 0)                                     \
+	X(vcpu, exit_io_in, 0)                                                 \
+	X(vcpu, exit_io_out, 0)                                                \
+	X(vcpu, exit_mmio_read, 0)                                             \
+	X(vcpu, exit_mmio_write, 0)                                            \
+	X(vcpu, failures, 0)                                                   \
+	X(vmm, device_events, 0)                                               \
+	X(vmm, panic_count, 0)                                                 \
+	X(uart, error_count, 0)                                                \
+	X(uart, flush_count, 0)                                                \
+	X(uart, missed_read_count, 0)                                          \
+	X(uart, missed_write_count, 0)                                         \
+	X(uart, read_count, 0)                                                 \
+	X(uart, write_count, 0)                                                \
+	X(i8042, error_count, 0)                                               \
+	X(i8042, missed_read_count, 0)                                         \
+	X(i8042, missed_write_count, 0)                                        \
+	X(i8042, read_count, 0)                                                \
+	X(i8042, reset_count, 0)                                               \
+	X(i8042, write_count, 0)                                               \
+	X(seccomp, num_faults, 0)                                              \
+	X(signals, sigbus, 0)                                                  \
+	X(signals, sigsegv, 0)                                                 \
+	X(signals, sigxfsz, 0)                                                 \
+	X(signals, sigxcpu, 0)                                                 \
+	X(signals, sigpipe, 0)                                                 \
+	X(signals, sighup, 0)                                                  \
+	X(signals, sigill, 0)                                                  \
+	X(logger, missed_metrics_count, 0)                                     \
+	X(logger, metrics_fails, 0)                                            \
+	X(logger, missed_log_count, 0)                                         \
+	X(logger, log_fails, 0)                                                \
+	X(latencies_us, vmm_start_us, 1)                                       \
+	X(latencies_us, pause_vm, 1)                                           \
+	X(latencies_us, resume_vm, 1)
+
+enum metric_id {
+#define METRIC_ENUM(g, n, s) M_##g##_##n,
+	METRICS_LIST(METRIC_ENUM)
+#undef METRIC_ENUM
+	M_COUNT
+};
+
+/* metric_add / metric_inc / metric_set: any thread, lock-free. */
+void metric_add(enum metric_id id, uint64_t n);
+void metric_set(enum metric_id id, uint64_t v);
+static inline void metric_inc(enum metric_id id) { metric_add(id, 1); }
+uint64_t metric_get(enum metric_id id);
+
+/*
+ * metrics_format: one JSON object (no newline) with utc_timestamp_ms and every
+ * group; deltas since the last call when @commit is set (which then records the
+ * new baseline). Returns the length or -ENOSPC. Pure apart from the counters.
+ */
+int metrics_format(char *out, size_t cap, uint64_t utc_ms, int commit);
+
+/* metrics_open: set the destination (opened non-blocking, created 0600); 0 or -errno. */
+int metrics_open(const char *path);
+
+/* metrics_is_open: 1 once a destination is set. */
+int metrics_is_open(void);
+
+/*
+ * metrics_flush: append one line to the destination. A full FIFO loses the
+ * line (logger.missed_metrics_count) and never blocks. 0, -ENOENT (no
+ * destination) or -EIO. Event-loop thread.
+ */
+int metrics_flush(void);
+
+#endif
