@@ -94,6 +94,9 @@ fuzz: deps-test fuzz-build
 
 -include tests/guest/guest.mk
 
+# Keep fuzz objects (make would otherwise delete them as intermediates).
+.SECONDARY:
+
 test: deps deps-test all unit fuzz-build
 	@BUILD=$(BUILD) tests/run.sh
 
