@@ -158,8 +158,8 @@ int config_parse_file(struct vm_config *c, const char *json, size_t len,
 
 /*
  * Section bodies, each from a JSON object (@json, @len). They fill @out from
- * defaults (PUT semantics) and return 0, or -EINVAL with @e set and @out left
- * freed. @path_id, where given (API path), must equal the id in the body.
+ * defaults (PUT semantics) and return 0, or -EINVAL (-ENOMEM when memory
+ * runs out) with @e set and @out left freed. @path_id, where given (API path), must equal the id in the body.
  *
  * "Freed" means reset to the section's defaults, owning nothing: to keep the
  * previous value of a section when a PUT fails, parse into a temporary and
