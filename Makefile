@@ -13,7 +13,8 @@ FUZZ_CC ?= clang
 
 # Debian packages: what the build needs, and what the tests need on top.
 BUILD_PKGS := gcc make libc6-dev libseccomp-dev libcap-ng-dev libjsmn-dev liburing-dev
-TEST_PKGS  := clang libclang-rt-14-dev qemu-system-x86 lz4 python3 socat curl iproute2 \
+TEST_PKGS  := clang libclang-rt-14-dev qemu-system-x86 lz4 python3 python3-yaml python3-jsonschema \
+              socat curl iproute2 \
               binutils cpio
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "metrics.h"
+
 int api_request_parse(struct api_request *out, const struct route *rt,
 		      const struct http_request *http, struct cfg_err *e)
 {
@@ -93,4 +95,29 @@ void api_json(struct api_response *resp, const char *json, size_t len)
 	resp->body[len] = '\0';
 	resp->len = len;
 	resp->status = 200;
+}
+
+/* The metrics pair (count, fails) for a PUT or PATCH on @ep; -1 when none. */
+int api_request_metric(enum route_endpoint ep, enum http_method m)
+{
+	if (m == HTTP_METHOD_PATCH) {
+		switch (ep) {
+		case ROUTE_DRIVE: return M_patch_api_requests_drive_count;
+		case ROUTE_NETWORK_INTERFACE: return M_patch_api_requests_network_count;
+		case ROUTE_MACHINE_CONFIG: return M_patch_api_requests_machine_cfg_count;
+		case ROUTE_VM: return M_patch_api_requests_vm_count;
+		default: return -1;
+		}
+	}
+	switch (ep) {
+	case ROUTE_ACTIONS: return M_put_api_requests_actions_count;
+	case ROUTE_BOOT_SOURCE: return M_put_api_requests_boot_source_count;
+	case ROUTE_DRIVE: return M_put_api_requests_drive_count;
+	case ROUTE_LOGGER: return M_put_api_requests_logger_count;
+	case ROUTE_MACHINE_CONFIG: return M_put_api_requests_machine_cfg_count;
+	case ROUTE_METRICS: return M_put_api_requests_metrics_count;
+	case ROUTE_NETWORK_INTERFACE: return M_put_api_requests_network_count;
+	case ROUTE_VSOCK: return M_put_api_requests_vsock_count;
+	default: return -1;
+	}
 }

@@ -15,6 +15,12 @@
 int api_request_parse(struct api_request *out, const struct route *rt,
 		      const struct http_request *http, struct cfg_err *e);
 
+/*
+ * api_request_metric: the metrics id of the "<x>_count" counter for a PUT or
+ * PATCH on @ep ("<x>_fails" is the next id), or -1 when there is none. Pure.
+ */
+int api_request_metric(enum route_endpoint ep, enum http_method m);
+
 /* api_request_free: release what api_request_parse() allocated; safe twice. */
 void api_request_free(struct api_request *r);
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 
 #define API_OUT_MAX   (API_RESP_BODY_MAX + 512)
@@ -275,6 +276,13 @@ static void api_handle_one(struct api_server *s, struct api_conn *c, const struc
 	} else if (r < 0) {
 		api_fault(&resp, 400, "Invalid request.");
 	} else if (api_request_parse(&req, &rt, hr, &e) < 0) {
+		int m = api_request_metric(rt.endpoint, rt.method);
+
+		/* Refused bodies count as requests and failures, as in Firecracker. */
+		if (m >= 0) {
+			metric_inc((enum metric_id)m);
+			metric_inc((enum metric_id)(m + 1));
+		}
 		api_fault(&resp, 400, e.msg);
 		api_request_free(&req);
 	} else {

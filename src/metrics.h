@@ -49,6 +49,21 @@
 	X(vcpu, exit_mmio_read, 0)                                             \
 	X(vcpu, exit_mmio_write, 0)                                            \
 	X(vcpu, failures, 0)                                                   \
+	X(block, activate_fails, 0)                                            \
+	X(block, cfg_fails, 0)                                                 \
+	X(block, no_avail_buffer, 0)                                           \
+	X(block, event_fails, 0)                                               \
+	X(block, execute_fails, 0)                                             \
+	X(block, invalid_reqs_count, 0)                                        \
+	X(block, flush_count, 0)                                               \
+	X(block, queue_event_count, 0)                                         \
+	X(block, rate_limiter_event_count, 0)                                  \
+	X(block, update_count, 0)                                              \
+	X(block, update_fails, 0)                                              \
+	X(block, read_bytes, 0)                                                \
+	X(block, write_bytes, 0)                                               \
+	X(block, read_count, 0)                                                \
+	X(block, write_count, 0)                                               \
 	X(vmm, device_events, 0)                                               \
 	X(vmm, panic_count, 0)                                                 \
 	X(uart, error_count, 0)                                                \

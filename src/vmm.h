@@ -9,6 +9,7 @@
 #include "devices/boottimer.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
+#include "devices/virtio/blk.h"
 #include "event/loop.h"
 #include "kvm/bus.h"
 #include "kvm/kvm.h"
@@ -56,6 +57,9 @@ struct vmm {
 	struct vcpu vcpus[CFG_MAX_VCPUS];
 	unsigned nvcpus;
 
+	struct vblk *blk[CFG_MAX_DRIVES];   /* in cfg.drives order (root first) */
+	unsigned nblk;
+	unsigned next_slot;                 /* next virtio-mmio slot / IRQ */
 	struct serial serial;
 	struct i8042 i8042;
 	struct boottimer boottimer;
@@ -72,6 +76,7 @@ struct vmm {
 	uint64_t start_wall_us, start_cpu_us;  /* InstanceStart */
 	uint64_t first_insn_build_us;           /* InstanceStart -> vCPUs released */
 	char cmdline[2048];
+	char dev_args[1024];                /* what devices add to the command line */
 };
 
 /* vmm_init: an empty VMM with default configuration; 0 or -errno. */
@@ -82,6 +87,19 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop);
  * so a bad path fails at configuration time. 0 or -errno with @e set.
  */
 int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct cfg_err *e);
+
+/*
+ * vmm_set_drive: validate @d (its file opens with the access it asks for)
+ * and add or replace it (moved in). Pre-boot. 0 or -errno with @e set.
+ */
+int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e);
+
+/*
+ * vmm_patch_drive: post-boot: swap the backing file of a drive (the guest
+ * sees the new capacity through a config-change interrupt); rate limiters
+ * are accepted. 0 or -errno with @e set.
+ */
+int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e);
 
 /* vmm_set_logger / vmm_set_metrics: configure once (file opened now); 0 or -errno with @e. */
 int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e);

@@ -144,11 +144,30 @@ static int vmm_api_vm_state(struct vmm *v, struct api_request *req, struct api_r
 	return 0;
 }
 
+/* Post-boot device updates (PATCH /drives, /network-interfaces). */
+static int vmm_api_patch_device(struct vmm *v, struct api_request *req, struct api_response *resp)
+{
+	struct cfg_err e = { { 0 } };
+
+	if (v->state == VMM_NOT_STARTED) {
+		api_fault(resp, 400, MSG_BEFORE_START);
+		return -EINVAL;
+	}
+	if (req->endpoint == ROUTE_NETWORK_INTERFACE)
+		return vmm_api_no_device(resp, "Network");
+	if (vmm_patch_drive(v, &req->drive_patch, &e)) {
+		api_fault(resp, 400, e.msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Pre-boot configuration (PUT, and PATCH /machine-config). */
 static int vmm_api_configure(struct vmm *v, struct api_request *req, struct api_response *resp)
 {
 	struct cfg_err e = { { 0 } };
 	struct machine_cfg m;
+	static struct vm_config tmp;   /* a shallow view for config_check(), VMM thread only */
 	int r;
 
 	if (v->state != VMM_NOT_STARTED) {
@@ -157,22 +176,33 @@ static int vmm_api_configure(struct vmm *v, struct api_request *req, struct api_
 	}
 	switch (req->endpoint) {
 	case ROUTE_MACHINE_CONFIG:
-		if (req->method == HTTP_METHOD_PUT) {
-			v->cfg.machine = req->machine;
-			return 0;
-		}
 		m = v->cfg.machine;
-		if (cfg_patch_machine(&m, req->body, req->body_len, &e)) {
+		if (req->method == HTTP_METHOD_PUT)
+			m = req->machine;
+		else if (cfg_patch_machine(&m, req->body, req->body_len, &e)) {
+			api_fault(resp, 400, e.msg);
+			return -EINVAL;
+		}
+		/* Rules that span sections (huge pages and an initrd) hold for the result. */
+		tmp = v->cfg;
+		tmp.machine = m;
+		if (config_check(&tmp, &e)) {
 			api_fault(resp, 400, e.msg);
 			return -EINVAL;
 		}
 		v->cfg.machine = m;
 		return 0;
 	case ROUTE_BOOT_SOURCE:
-		r = vmm_set_boot_source(v, &req->boot, &e);
+		tmp = v->cfg;
+		tmp.boot_source = req->boot;
+		tmp.has_boot_source = true;
+		r = config_check(&tmp, &e);
+		if (r == 0)
+			r = vmm_set_boot_source(v, &req->boot, &e);
 		break;
 	case ROUTE_DRIVE:
-		return vmm_api_no_device(resp, "Block");
+		r = vmm_set_drive(v, &req->drive, &e);
+		break;
 	case ROUTE_NETWORK_INTERFACE:
 		return vmm_api_no_device(resp, "Network");
 	case ROUTE_VSOCK:
@@ -192,35 +222,10 @@ static int vmm_api_configure(struct vmm *v, struct api_request *req, struct api_
 	return r;
 }
 
-/* The metrics pair (count, fails) for a PUT or PATCH on @ep; -1 when none. */
-static int vmm_api_metric(enum route_endpoint ep, enum http_method m)
-{
-	if (m == HTTP_METHOD_PATCH) {
-		switch (ep) {
-		case ROUTE_DRIVE: return M_patch_api_requests_drive_count;
-		case ROUTE_NETWORK_INTERFACE: return M_patch_api_requests_network_count;
-		case ROUTE_MACHINE_CONFIG: return M_patch_api_requests_machine_cfg_count;
-		case ROUTE_VM: return M_patch_api_requests_vm_count;
-		default: return -1;
-		}
-	}
-	switch (ep) {
-	case ROUTE_ACTIONS: return M_put_api_requests_actions_count;
-	case ROUTE_BOOT_SOURCE: return M_put_api_requests_boot_source_count;
-	case ROUTE_DRIVE: return M_put_api_requests_drive_count;
-	case ROUTE_LOGGER: return M_put_api_requests_logger_count;
-	case ROUTE_MACHINE_CONFIG: return M_put_api_requests_machine_cfg_count;
-	case ROUTE_METRICS: return M_put_api_requests_metrics_count;
-	case ROUTE_NETWORK_INTERFACE: return M_put_api_requests_network_count;
-	case ROUTE_VSOCK: return M_put_api_requests_vsock_count;
-	default: return -1;
-	}
-}
-
 void vmm_api_handle(void *opaque, struct api_request *req, struct api_response *resp)
 {
 	struct vmm *v = opaque;
-	int metric = vmm_api_metric(req->endpoint, req->method), r;
+	int metric = api_request_metric(req->endpoint, req->method), r;
 
 	resp->status = 204;
 	resp->len = 0;
@@ -235,15 +240,9 @@ void vmm_api_handle(void *opaque, struct api_request *req, struct api_response *
 	else if (req->endpoint == ROUTE_VM)
 		r = vmm_api_vm_state(v, req, resp);
 	else if (req->method == HTTP_METHOD_PATCH && (req->endpoint == ROUTE_DRIVE ||
-						      req->endpoint == ROUTE_NETWORK_INTERFACE)) {
-		/* Post-boot updates of devices that do not exist yet. */
-		if (v->state == VMM_NOT_STARTED) {
-			api_fault(resp, 400, MSG_BEFORE_START);
-			r = -EINVAL;
-		} else {
-			r = vmm_api_no_device(resp, req->endpoint == ROUTE_DRIVE ? "Block" : "Network");
-		}
-	} else {
+						      req->endpoint == ROUTE_NETWORK_INTERFACE))
+		r = vmm_api_patch_device(v, req, resp);
+	else {
 		r = vmm_api_configure(v, req, resp);
 	}
 	/* Each *_fails counter directly follows its *_count counter. */

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# api.sh: Firecracker's REST API against ember, checked by tests/integration/api_test.py
+# (every endpoint, refusals, Swagger validation of every answer, the HTTP layer).
+T=api
+. "$(dirname "$0")/lib.sh"
+need_ember
+SWAGGER=${SWAGGER:-$(dirname "$0")/../../../shared/reference/firecracker-api-v1.16.1.yaml}
+[ -f "$SWAGGER" ] || SWAGGER=api/firecracker-api-v1.16.1.yaml
+if ! /usr/bin/python3 -c 'import yaml, jsonschema' 2>/dev/null; then
+	fail deps "python3-yaml and python3-jsonschema are needed (make deps-test installs them)"
+	finish
+fi
+timeout 300 /usr/bin/python3 "$(dirname "$0")/api_test.py" "$EMBER" "$GUEST_DIR/guest.elf" "$SWAGGER" "$TMP"
