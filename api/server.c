@@ -462,15 +462,16 @@ void api_server_stop(struct api_server *s)
 	}
 	for (int i = 0; i < API_MAX_CONNS; i++)
 		api_conn_close(s, i);
-	if (s->listen_fd >= 0) {
+	/* > 0: a zeroed server (API never started) holds no descriptor; fd 0 is stdin. */
+	if (s->listen_fd > 0) {
 		close(s->listen_fd);
 		unlink(s->sock_path);
 	}
-	if (s->epfd >= 0)
+	if (s->epfd > 0)
 		close(s->epfd);
-	if (s->stop_efd >= 0)
+	if (s->stop_efd > 0)
 		close(s->stop_efd);
-	if (s->req_efd >= 0)
+	if (s->req_efd > 0)
 		close(s->req_efd);
 	s->listen_fd = s->epfd = s->stop_efd = s->req_efd = -1;
 }

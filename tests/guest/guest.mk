@@ -25,7 +25,8 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
 	-Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -T $(GUEST_DIR)/guest.ld
 
 GUEST_C_SRCS := main.c bootinfo.c cmdline.c e820.c paging.c probe.c uart.c fmt.c lib.c \
-	crc32.c idt.c apic.c pit.c i8042.c mptable.c smp.c idle.c
+	crc32.c idt.c apic.c pit.c i8042.c mptable.c smp.c idle.c virtio.c virtio_queue.c blk.c \
+	blk_evil.c
 GUEST_S_SRCS := head.S isr.S trampoline.S
 GUEST_OBJS := $(GUEST_C_SRCS:%.c=$(GUEST_OUT)/obj/%.o) $(GUEST_S_SRCS:%.S=$(GUEST_OUT)/obj/%.o)
 GUEST_PVH_OBJ := $(GUEST_OUT)/obj/pvhnote.o

@@ -14,7 +14,7 @@ struct probe_def {
 	probe_fn fn;
 };
 
-/* Later checks (virtio block/net/vsock, ring-3 benchmarks) go here. */
+/* Later checks (virtio net/vsock, ring-3 benchmarks) go here. */
 static const struct probe_def probe_defs[] = {
 	{ "boot", bootinfo_probe },
 	{ "e820", e820_probe },
@@ -24,6 +24,8 @@ static const struct probe_def probe_defs[] = {
 	{ "mptable", smp_probe },
 	{ "idle", idle_probe },
 	{ "fault", idt_probe },
+	{ "blk", blk_probe },
+	{ "blk-evil", blk_evil_probe },
 };
 
 static void probe_vappend(struct probe_result *r, const char *fmt, va_list ap)

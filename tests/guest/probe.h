@@ -41,5 +41,7 @@ void uart_probe(struct boot_info *bi, struct probe_result *r);
 void smp_probe(struct boot_info *bi, struct probe_result *r);
 void idle_probe(struct boot_info *bi, struct probe_result *r);
 void idt_probe(struct boot_info *bi, struct probe_result *r);
+void blk_probe(struct boot_info *bi, struct probe_result *r);
+void blk_evil_probe(struct boot_info *bi, struct probe_result *r);
 
 #endif

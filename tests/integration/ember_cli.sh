@@ -99,27 +99,30 @@ fi
 
 # On a terminal ember switches to raw mode and restores the settings on exit.
 python3 - "$EMBER" "$TMP/t.json" >"$TMP/tty.out" 2>&1 <<'PY'
-import os, pty, sys, termios, time
+import os, subprocess, sys, termios, time
 ember, cfg = sys.argv[1], sys.argv[2]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(ember, [ember, "--no-api", "--config-file", cfg])
-# The child's stdin is the pty slave; compare its settings through the master.
-before = termios.tcgetattr(fd)
+master, slave = os.openpty()
+# The parent keeps the slave open, so the settings can be read before and after.
+before = termios.tcgetattr(slave)
+p = subprocess.Popen([ember, "--no-api", "--config-file", cfg], stdin=slave, stdout=slave,
+                     stderr=slave, start_new_session=True)
 out = b""
 deadline = time.time() + 15
-while time.time() < deadline:
+while time.time() < deadline and p.poll() is None:
+    time.sleep(0.02)
+    os.set_blocking(master, False)
     try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    out += data
-_, status = os.waitpid(pid, 0)
-after = termios.tcgetattr(fd) if True else None
-ok = os.WEXITSTATUS(status) == 0 and b"PROBE DONE" in out and before == after
-print("ok" if ok else "bad: status=%d done=%s same=%s" % (os.WEXITSTATUS(status), b"PROBE DONE" in out, before == after))
+        out += os.read(master, 65536)
+    except BlockingIOError:
+        pass
+rc = p.wait(timeout=5)
+try:
+    out += os.read(master, 65536)
+except (BlockingIOError, OSError):
+    pass
+after = termios.tcgetattr(slave)
+ok = rc == 0 and b"PROBE DONE" in out and before == after
+print("ok" if ok else "bad: rc=%d done=%s same=%s" % (rc, b"PROBE DONE" in out, before == after))
 PY
 grep -q '^ok' "$TMP/tty.out" && pass terminal-restored || fail terminal-restored "$(cat "$TMP/tty.out")"
 
