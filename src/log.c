@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char log_id[65] = "anonymous-instance";
@@ -40,20 +41,28 @@ int log_enabled(enum log_level level)
 	       level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
+int log_open_sink(const char *path)
+{
+	struct stat st;
+	int fifo = stat(path, &st) == 0 && S_ISFIFO(st.st_mode);
+	/*
+	 * O_NONBLOCK: a FIFO nobody reads must never stall a vCPU or the API.
+	 * Opening it O_RDWR makes the open succeed without a reader; once its
+	 * buffer is full, writes fail with EAGAIN and the line is counted lost.
+	 */
+	int fd = open(path, (fifo ? O_RDWR : O_WRONLY | O_APPEND | O_CREAT) | O_NONBLOCK | O_CLOEXEC,
+		      0600);
+
+	return fd < 0 ? -errno : fd;
+}
+
 int log_configure(const struct logger_cfg *cfg)
 {
 	if (cfg->log_path) {
-		/*
-		 * O_NONBLOCK: a FIFO without a reader must never stall a vCPU
-		 * or the API; O_RDWR would keep a FIFO open without a reader,
-		 * so write-only it is, and ENXIO (no reader yet) is an error
-		 * the user sees at configuration time.
-		 */
-		int fd = open(cfg->log_path,
-			      O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
-			      0600);
+		int fd = log_open_sink(cfg->log_path);
+
 		if (fd < 0)
-			return -errno;
+			return fd;
 		if (log_fd != STDOUT_FILENO)
 			close(log_fd);
 		log_fd = fd;

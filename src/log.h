@@ -13,6 +13,14 @@
  * counted, and no thread ever blocks on logging.
  */
 
+/*
+ * log_open_sink: open @path for non-blocking appends of whole lines. A FIFO
+ * is opened read-write, so it opens without a reader and a full one drops
+ * lines (EAGAIN) instead of blocking; a regular file is created 0600.
+ * Returns the fd or -errno. Shared by the logger and the metrics.
+ */
+int log_open_sink(const char *path);
+
 /* log_init: set the instance id shown in every line (main thread, at start). */
 void log_init(const char *instance_id);
 

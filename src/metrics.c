@@ -82,10 +82,10 @@ int metrics_format(char *out, size_t cap, uint64_t utc_ms, int commit)
 
 int metrics_open(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+	int fd = log_open_sink(path);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (metrics_fd >= 0)
 		close(metrics_fd);
 	metrics_fd = fd;
