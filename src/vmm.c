@@ -138,9 +138,6 @@ int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e)
 			       d->path_on_host, strerror(-r));
 	/* Opened again at InstanceStart; here it proves the file is usable as asked. */
 	close(fd);
-	if (d->io_engine == IO_ENGINE_ASYNC)
-		LOG_WARN("Drive %s: io_engine Async is served synchronously by this version",
-			 d->drive_id);
 	return config_set_drive(&v->cfg, d, e);
 }
 

@@ -37,9 +37,9 @@ print("ok" if not bad else "bad sectors: %s" % bad[:10])
 PY
 }
 
-drive() { # drive ID PATH ROOT RO [CACHE]
-	printf '{"drive_id": "%s", "path_on_host": "%s", "is_root_device": %s, "is_read_only": %s, "cache_type": "%s"}' \
-		"$1" "$2" "$3" "$4" "${5:-Unsafe}"
+drive() { # drive ID PATH ROOT RO [CACHE [ENGINE]]
+	printf '{"drive_id": "%s", "path_on_host": "%s", "is_root_device": %s, "is_read_only": %s, "cache_type": "%s", "io_engine": "%s"}' \
+		"$1" "$2" "$3" "$4" "${5:-Unsafe}" "${6:-Sync}"
 }
 
 blkconfig() { # FILE ARGS DRIVES_JSON
@@ -47,22 +47,26 @@ blkconfig() { # FILE ARGS DRIVES_JSON
 		"$GUEST_DIR/guest.elf" "$(json_str "$2")" "$3" >"$1"
 }
 
-# 1. Two drives (listed scratch first: the root drive still becomes vda), all checks.
-mkdisk "$TMP/root.img" 2048
-mkdisk "$TMP/ro.img" 1024
-ro_sum=$(sha256sum <"$TMP/ro.img")
-ARGS="console=ttyS0 probe=blk,blk-evil blk_expect=2 blk_ro=1 blk_id=0:rootfs blk_id=1:scratch blk_capacity=0:2048 blk_capacity=1:1024 blk_write_sector=100"
-blkconfig "$TMP/c1.json" "$ARGS" "$(drive scratch "$TMP/ro.img" false true), $(drive rootfs "$TMP/root.img" true false Writeback)"
-run_ember "$TMP/c1.out" 30 --no-api --config-file "$TMP/c1.json"
-if [ "$RC" -ne 0 ] || ! grep -q '^PROBE DONE pass=2 fail=0' "$TMP/c1.out"; then
-	fail blk-checks "rc=$RC: $(grep -E '^PROBE' "$TMP/c1.out" | tr '\n' ' ')"
-else
-	pass blk-checks "$(grep '^PROBE blk ' "$TMP/c1.out" | cut -c1-120)"
-fi
-grep -q '^PROBE blk-evil PASS' "$TMP/c1.out" && pass blk-evil || fail blk-evil "$(grep 'blk-evil' "$TMP/c1.out")"
-r=$(check_written "$TMP/root.img" 100)
-[ "$r" = ok ] && pass writes-in-file || fail writes-in-file "$r"
-[ "$(sha256sum <"$TMP/ro.img")" = "$ro_sum" ] && pass read-only-untouched || fail read-only-untouched "checksum changed"
+# 1. Two drives (listed scratch first: the root drive still becomes vda), all checks,
+#    with each I/O engine: Sync (preadv/pwritev) and Async (io_uring).
+for engine in Sync Async; do
+	mkdisk "$TMP/root.img" 2048
+	mkdisk "$TMP/ro.img" 1024
+	ro_sum=$(sha256sum <"$TMP/ro.img")
+	ARGS="console=ttyS0 probe=blk,blk-evil blk_expect=2 blk_ro=1 blk_id=0:rootfs blk_id=1:scratch blk_capacity=0:2048 blk_capacity=1:1024 blk_write_sector=100"
+	blkconfig "$TMP/c1.json" "$ARGS" "$(drive scratch "$TMP/ro.img" false true Unsafe $engine), $(drive rootfs "$TMP/root.img" true false Writeback $engine)"
+	run_ember "$TMP/c1.out" 30 --no-api --config-file "$TMP/c1.json"
+	if [ "$RC" -ne 0 ] || ! grep -q '^PROBE DONE pass=2 fail=0' "$TMP/c1.out"; then
+		fail "$engine/blk-checks" "rc=$RC: $(grep -E '^PROBE' "$TMP/c1.out" | tr '\n' ' ')"
+	else
+		pass "$engine/blk-checks" "$(grep '^PROBE blk ' "$TMP/c1.out" | cut -c1-100)"
+	fi
+	grep -q '^PROBE blk-evil PASS' "$TMP/c1.out" && pass "$engine/blk-evil" || fail "$engine/blk-evil" "$(grep 'blk-evil' "$TMP/c1.out")"
+	r=$(check_written "$TMP/root.img" 100)
+	[ "$r" = ok ] && pass "$engine/writes-in-file" || fail "$engine/writes-in-file" "$r"
+	[ "$(sha256sum <"$TMP/ro.img")" = "$ro_sum" ] && pass "$engine/read-only-untouched" ||
+		fail "$engine/read-only-untouched" "checksum changed"
+done
 grep -q "root=/dev/vda rw virtio_mmio.device=4K@0xc0001000:5 virtio_mmio.device=4K@0xc0002000:6$" "$TMP/c1.out" &&
 	pass cmdline-devices || fail cmdline-devices "$(grep '^CMDLINE' "$TMP/c1.out")"
 pgrep -f "$TMP/c1.json" >/dev/null && fail no-leftover "ember still running" || pass no-leftover

@@ -23,11 +23,6 @@
 #define VIRTIO_BLK_T_OUT    1
 #define VIRTIO_BLK_T_FLUSH  4
 #define VIRTIO_BLK_T_GET_ID 8
-#define VIRTIO_BLK_S_OK     0
-#define VIRTIO_BLK_S_IOERR  1
-#define VIRTIO_BLK_S_UNSUPP 2
-
-#define VBLK_HDR_SIZE 16
 
 struct vblk_hdr {
 	uint32_t type;
@@ -119,87 +114,110 @@ static int vblk_range_ok(const struct vblk *b, uint64_t sector, uint64_t len)
 	return len % VBLK_SECTOR_SIZE == 0 && sector <= b->nsectors && nsec <= b->nsectors - sector;
 }
 
-static uint8_t vblk_data(struct vblk *b, const struct virtq_chain *c, const struct vblk_hdr *h,
-			 uint32_t *used)
+/* Bytes of the status byte's host address: the last writable byte of the chain. */
+static uint8_t *vblk_status_ptr(const struct virtq_chain *c)
 {
-	struct iovec iov[VBLK_SEG_MAX];
-	bool in = h->type == VIRTIO_BLK_T_IN;
-	uint64_t len = in ? c->writable - 1 : c->readable - VBLK_HDR_SIZE;
-	int n;
+	const struct virtq_seg *last = &c->seg[c->nseg - 1];
 
-	if (!in && b->read_only)
-		return VIRTIO_BLK_S_IOERR;
-	if (!vblk_range_ok(b, h->sector, len)) {
-		LOG_RATELIMITED(LOG_LEVEL_DEBUG, "%s: request outside the disk (sector %llu, %llu bytes)",
-				b->name, (unsigned long long)h->sector, (unsigned long long)len);
-		return VIRTIO_BLK_S_IOERR;
-	}
-	n = vblk_iov(c, in, in ? 0 : VBLK_HDR_SIZE, len, iov, VBLK_SEG_MAX);
-	if (n < 0)
-		return VIRTIO_BLK_S_IOERR;
-	if (vblk_rw(b->fd, !in, iov, n, h->sector * VBLK_SECTOR_SIZE, len)) {
-		metric_inc(M_block_execute_fails);
-		return VIRTIO_BLK_S_IOERR;
-	}
-	if (in) {
-		*used = (uint32_t)len;
-		metric_add(M_block_read_bytes, len);
-		metric_inc(M_block_read_count);
-	} else {
-		metric_add(M_block_write_bytes, len);
-		metric_inc(M_block_write_count);
-	}
-	return VIRTIO_BLK_S_OK;
+	return (uint8_t *)last->ptr + last->len - 1;
 }
 
-/* Serve one request; returns the bytes written to the driver's buffers. */
-static uint32_t vblk_execute(struct vblk *b, const struct virtq_chain *c)
+/*
+ * vblk_prepare: look at a request. Requests answered at once (GET_ID,
+ * refusals) get io->op = VBLK_OP_NONE and their status; data and flush
+ * requests get the I/O to run. *used counts bytes written to the driver.
+ */
+uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io *io,
+		     uint32_t *used)
 {
 	struct vblk_hdr h;
-	uint32_t used = 0;
-	uint8_t status;
+	bool in;
+	int n;
 
-	/* 5.2.6: the last writable byte is the status; without one nothing can be answered. */
-	if (c->writable < 1) {
-		metric_inc(M_block_invalid_reqs_count);
-		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: request without a status byte", b->name);
-		return 0;
-	}
+	io->op = VBLK_OP_NONE;
+	*used = 0;
 	/* Copy the header out of guest memory before looking at it. */
 	if (virtq_chain_read(c, 0, &h, sizeof(h)) != sizeof(h)) {
 		metric_inc(M_block_invalid_reqs_count);
-		status = VIRTIO_BLK_S_IOERR;
-		goto done;
+		return VIRTIO_BLK_S_IOERR;
 	}
 	switch (h.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		status = vblk_data(b, c, &h, &used);
-		break;
-	case VIRTIO_BLK_T_FLUSH:
-		if (!b->flush) {
-			status = VIRTIO_BLK_S_UNSUPP;
-			break;
+		in = h.type == VIRTIO_BLK_T_IN;
+		io->len = in ? c->writable - 1 : c->readable - VBLK_HDR_SIZE;
+		if (!in && b->read_only)
+			return VIRTIO_BLK_S_IOERR;
+		if (!vblk_range_ok(b, h.sector, io->len)) {
+			LOG_RATELIMITED(LOG_LEVEL_DEBUG,
+					"%s: request outside the disk (sector %llu, %llu bytes)", b->name,
+					(unsigned long long)h.sector, (unsigned long long)io->len);
+			return VIRTIO_BLK_S_IOERR;
 		}
+		n = vblk_iov(c, in, in ? 0 : VBLK_HDR_SIZE, io->len, io->iov, VBLK_SEG_MAX);
+		if (n < 0)
+			return VIRTIO_BLK_S_IOERR;
+		io->niov = n;
+		io->pos = h.sector * VBLK_SECTOR_SIZE;
+		io->op = in ? VBLK_OP_READ : VBLK_OP_WRITE;
+		if (in)
+			*used = (uint32_t)io->len;
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_FLUSH:
+		if (!b->flush)
+			return VIRTIO_BLK_S_UNSUPP;
 		metric_inc(M_block_flush_count);
-		status = fdatasync(b->fd) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-		break;
+		io->op = VBLK_OP_FLUSH;
+		io->len = 0;
+		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_GET_ID: {
 		char id[VBLK_ID_BYTES] = { 0 };
-		size_t n = c->writable - 1 < VBLK_ID_BYTES ? (size_t)c->writable - 1 : VBLK_ID_BYTES;
+		size_t len = c->writable - 1 < VBLK_ID_BYTES ? (size_t)c->writable - 1 : VBLK_ID_BYTES;
 
 		/* The drive id, NUL-padded; a 20-byte id has no terminator (5.2.6). */
 		memcpy(id, b->drive_id, strnlen(b->drive_id, sizeof(id)));
-		used = (uint32_t)virtq_chain_write(c, 0, id, n);
-		status = VIRTIO_BLK_S_OK;
-		break;
+		*used = (uint32_t)virtq_chain_write(c, 0, id, len);
+		return VIRTIO_BLK_S_OK;
 	}
 	default:
-		status = VIRTIO_BLK_S_UNSUPP;
-		break;
+		return VIRTIO_BLK_S_UNSUPP;
 	}
-done:
-	virtq_chain_write(c, c->writable - 1, &status, 1);
+}
+
+void vblk_account(const struct vblk_io *io, int ok)
+{
+	if (!ok) {
+		metric_inc(M_block_execute_fails);
+		return;
+	}
+	if (io->op == VBLK_OP_READ) {
+		metric_add(M_block_read_bytes, io->len);
+		metric_inc(M_block_read_count);
+	} else if (io->op == VBLK_OP_WRITE) {
+		metric_add(M_block_write_bytes, io->len);
+		metric_inc(M_block_write_count);
+	}
+}
+
+/* Serve one request synchronously; returns the bytes written to the driver's buffers. */
+static uint32_t vblk_execute(struct vblk *b, const struct virtq_chain *c, struct vblk_io *io)
+{
+	uint32_t used;
+	uint8_t status = vblk_prepare(b, c, io, &used);
+	int ok = 1;
+
+	if (io->op == VBLK_OP_FLUSH)
+		ok = fdatasync(b->fd) == 0;
+	else if (io->op != VBLK_OP_NONE)
+		ok = vblk_rw(b->fd, io->op == VBLK_OP_WRITE, io->iov, io->niov, io->pos, io->len) == 0;
+	if (io->op != VBLK_OP_NONE) {
+		vblk_account(io, ok);
+		if (!ok) {
+			status = VIRTIO_BLK_S_IOERR;
+			used = 0;
+		}
+	}
+	*vblk_status_ptr(c) = status;
 	return used + 1;
 }
 
@@ -212,18 +230,30 @@ static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 
 	metric_inc(M_block_queue_event_count);
 	while ((r = virtq_pop(q, t->mem, &b->chain)) == 1) {
-		uint32_t used = vblk_execute(b, &b->chain);
+		struct virtq_chain *c = &b->chain;
 
-		virtq_push(q, b->chain.head, used);
+		/* 5.2.6: the last writable byte is the status; without one nothing can be answered. */
+		if (c->writable < 1) {
+			metric_inc(M_block_invalid_reqs_count);
+			LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: request without a status byte", b->name);
+			virtq_push(q, c->head, 0);
+			served++;
+			continue;
+		}
+		if (b->aio && vblk_aio_submit(b, c) == 0)
+			continue;      /* completes on the event loop when the I/O is done */
+		virtq_push(q, c->head, vblk_execute(b, c, &b->io));
 		served++;
 	}
+	if (b->aio)
+		vblk_aio_kick(b);
 	if (r < 0) {
 		metric_inc(M_block_invalid_reqs_count);
 		virtio_mmio_fail(t, q->error);
 	}
 	if (served)
 		virtio_mmio_signal_used(t, qi);
-	else if (r == 0)
+	else if (r == 0 && !b->aio)
 		metric_inc(M_block_no_avail_buffer);
 }
 
@@ -247,10 +277,20 @@ static int vblk_activate(struct virtio_mmio *t)
 	return 0;
 }
 
+/* A driver reset drops every request: wait for in-flight I/O so none completes into the new queue. */
+static void vblk_reset(struct virtio_mmio *t)
+{
+	struct vblk *b = t->dev;
+
+	if (b->aio)
+		vblk_aio_drain(b);
+}
+
 static const struct virtio_dev_ops vblk_ops = {
 	.device_id = VIRTIO_ID_BLOCK,
 	.config_read = vblk_config_read,
 	.activate = vblk_activate,
+	.reset = vblk_reset,
 	.queue_notify = vblk_notify,
 };
 
@@ -259,6 +299,7 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 	      uint64_t base, unsigned irq)
 {
 	uint64_t features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX);
+	int r;
 
 	memset(b, 0, sizeof(*b));
 	b->fd = fd;
@@ -271,8 +312,11 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 		features |= 1ULL << VIRTIO_BLK_F_RO;
 	if (b->flush)
 		features |= 1ULL << VIRTIO_BLK_F_FLUSH;
-	return virtio_mmio_init(&b->t, &vblk_ops, b, b->name, vm, mem, loop, base, irq, 1,
-				VBLK_QUEUE_SIZE, features);
+	r = virtio_mmio_init(&b->t, &vblk_ops, b, b->name, vm, mem, loop, base, irq, 1,
+			     VBLK_QUEUE_SIZE, features);
+	if (r == 0 && cfg->io_engine == IO_ENGINE_ASYNC)
+		r = vblk_aio_init(b, loop);
+	return r;
 }
 
 void vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
@@ -292,6 +336,8 @@ void vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
 
 void vblk_destroy(struct vblk *b)
 {
+	if (b->aio)
+		vblk_aio_destroy(b);
 	virtio_mmio_destroy(&b->t);
 	if (b->fd > 0)
 		close(b->fd);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "config.h"
 #include "devices/virtio/mmio.h"
@@ -15,6 +16,25 @@
 #define VBLK_SECTOR_SIZE      512
 #define VBLK_ID_BYTES         20
 
+#define VBLK_HDR_SIZE         16
+
+/* Status values (5.2.6). */
+#define VIRTIO_BLK_S_OK       0
+#define VIRTIO_BLK_S_IOERR    1
+#define VIRTIO_BLK_S_UNSUPP   2
+
+enum vblk_op { VBLK_OP_NONE = 0, VBLK_OP_READ, VBLK_OP_WRITE, VBLK_OP_FLUSH };
+
+/* The I/O one request needs: a file range and the guest buffers for it. */
+struct vblk_io {
+	enum vblk_op op;
+	uint64_t pos, len;
+	int niov;
+	struct iovec iov[VBLK_SEG_MAX];
+};
+
+struct vblk_aio;
+
 struct vblk {
 	struct virtio_mmio t;            /* first: the transport's dev points back here */
 	char drive_id[CFG_ID_MAX + 1];
@@ -24,6 +44,8 @@ struct vblk {
 	bool read_only;
 	bool flush;                      /* VIRTIO_BLK_F_FLUSH offered (cache_type Writeback) */
 	struct virtq_chain chain;        /* scratch for the chain being served */
+	struct vblk_io io;               /* scratch for synchronous I/O */
+	struct vblk_aio *aio;            /* io_uring engine (io_engine Async), or NULL */
 };
 
 /*
@@ -47,5 +69,23 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 void vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors);
 
 void vblk_destroy(struct vblk *b);
+
+/*
+ * vblk_prepare: decode the request in chain @c: answered at once (returns
+ * the status, io->op = VBLK_OP_NONE) or I/O to run (io filled, returns OK).
+ * *@used: bytes the answer writes into the driver's buffers. Lock held.
+ */
+uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io *io,
+		     uint32_t *used);
+
+/* vblk_account: count a finished I/O in the block metrics. */
+void vblk_account(const struct vblk_io *io, int ok);
+
+/* io_uring engine (blk_aio.c). All with the transport lock held, event-loop thread unless noted. */
+int vblk_aio_init(struct vblk *b, struct evloop *loop);       /* main thread */
+int vblk_aio_submit(struct vblk *b, const struct virtq_chain *c); /* 0 queued, else serve sync */
+void vblk_aio_kick(struct vblk *b);                           /* submit what was queued */
+void vblk_aio_drain(struct vblk *b);                          /* any thread: wait out in-flight I/O */
+void vblk_aio_destroy(struct vblk *b);
 
 #endif

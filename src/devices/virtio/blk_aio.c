@@ -1,0 +1,161 @@
+/* blk_aio.c: virtio-blk's io_uring engine: requests complete out of order on the event loop. */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "devices/virtio/blk.h"
+#include "log.h"
+#include "metrics.h"
+
+/* One in-flight request, indexed by its descriptor head (unique while in flight). */
+struct vblk_aio_req {
+	int busy;
+	uint32_t used;
+	uint8_t *status;            /* the chain's status byte, in guest RAM */
+	struct vblk_io io;          /* the iovecs must outlive the submission */
+};
+
+struct vblk_aio {
+	struct io_uring ring;
+	int ring_ok;
+	int efd;                    /* completions, registered with the ring */
+	unsigned inflight;
+	unsigned queued;            /* prepared, not yet submitted */
+	struct vblk_aio_req req[VBLK_QUEUE_SIZE];
+};
+
+/* Finish one completion: write the status, give the buffer back. */
+static void vblk_aio_complete(struct vblk *b, struct io_uring_cqe *cqe, int push)
+{
+	struct vblk_aio *a = b->aio;
+	uint16_t head = (uint16_t)io_uring_cqe_get_data64(cqe);
+	struct vblk_aio_req *r;
+	int ok;
+
+	if (head >= VBLK_QUEUE_SIZE || !a->req[head].busy)
+		return;
+	r = &a->req[head];
+	ok = r->io.op == VBLK_OP_FLUSH ? cqe->res == 0 : (uint64_t)cqe->res == r->io.len;
+	vblk_account(&r->io, ok);
+	r->busy = 0;
+	a->inflight--;
+	if (!push)
+		return;
+	*r->status = ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+	virtq_push(&b->t.q[0], head, ok ? r->used + 1 : 1);
+}
+
+static void vblk_aio_on_completion(void *opaque, uint32_t events)
+{
+	struct vblk *b = opaque;
+	struct vblk_aio *a;
+	struct io_uring_cqe *cqe;
+	uint64_t n;
+	unsigned done = 0;
+
+	(void)events;
+	pthread_mutex_lock(&b->t.lock);
+	a = b->aio;
+	if (read(a->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		metric_inc(M_block_event_fails);
+	while (io_uring_peek_cqe(&a->ring, &cqe) == 0) {
+		vblk_aio_complete(b, cqe, b->t.active);
+		io_uring_cqe_seen(&a->ring, cqe);
+		done++;
+	}
+	if (done && b->t.active)
+		virtio_mmio_signal_used(&b->t, 0);
+	pthread_mutex_unlock(&b->t.lock);
+}
+
+int vblk_aio_init(struct vblk *b, struct evloop *loop)
+{
+	struct vblk_aio *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	b->aio = a;
+	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->efd < 0)
+		return -errno;
+	if ((r = io_uring_queue_init(VBLK_QUEUE_SIZE, &a->ring, 0)))
+		return r;
+	a->ring_ok = 1;
+	if ((r = io_uring_register_eventfd(&a->ring, a->efd)))
+		return r;
+	return evloop_add(loop, a->efd, EPOLLIN, vblk_aio_on_completion, b);
+}
+
+int vblk_aio_submit(struct vblk *b, const struct virtq_chain *c)
+{
+	struct vblk_aio *a = b->aio;
+	struct vblk_aio_req *r;
+	struct io_uring_sqe *sqe;
+	uint8_t status;
+
+	if (c->head >= VBLK_QUEUE_SIZE || a->req[c->head].busy)
+		return -EBUSY;
+	r = &a->req[c->head];
+	status = vblk_prepare(b, c, &r->io, &r->used);
+	if (r->io.op == VBLK_OP_NONE || status != VIRTIO_BLK_S_OK)
+		return -EAGAIN;   /* answered at once: the caller does it synchronously */
+	sqe = io_uring_get_sqe(&a->ring);
+	if (!sqe)
+		return -EBUSY;
+	if (r->io.op == VBLK_OP_READ)
+		io_uring_prep_readv(sqe, b->fd, r->io.iov, (unsigned)r->io.niov, r->io.pos);
+	else if (r->io.op == VBLK_OP_WRITE)
+		io_uring_prep_writev(sqe, b->fd, r->io.iov, (unsigned)r->io.niov, r->io.pos);
+	else
+		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sqe, c->head);
+	{
+		const struct virtq_seg *last = &c->seg[c->nseg - 1];
+
+		r->status = (uint8_t *)last->ptr + last->len - 1;
+	}
+	r->busy = 1;
+	a->inflight++;
+	a->queued++;
+	return 0;
+}
+
+void vblk_aio_kick(struct vblk *b)
+{
+	struct vblk_aio *a = b->aio;
+
+	if (a->queued && io_uring_submit(&a->ring) < 0)
+		metric_inc(M_block_event_fails);
+	a->queued = 0;
+}
+
+void vblk_aio_drain(struct vblk *b)
+{
+	struct vblk_aio *a = b->aio;
+	struct io_uring_cqe *cqe;
+
+	vblk_aio_kick(b);
+	while (a->inflight && io_uring_wait_cqe(&a->ring, &cqe) == 0) {
+		vblk_aio_complete(b, cqe, 0);
+		io_uring_cqe_seen(&a->ring, cqe);
+	}
+}
+
+void vblk_aio_destroy(struct vblk *b)
+{
+	struct vblk_aio *a = b->aio;
+
+	if (a->ring_ok) {
+		vblk_aio_drain(b);
+		io_uring_queue_exit(&a->ring);
+	}
+	if (a->efd > 0)
+		close(a->efd);
+	free(a);
+	b->aio = NULL;
+}
