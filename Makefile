@@ -15,7 +15,7 @@ FUZZ_CC ?= clang
 BUILD_PKGS := gcc make libc6-dev libseccomp-dev libcap-ng-dev libjsmn-dev liburing-dev
 TEST_PKGS  := clang libclang-rt-14-dev qemu-system-x86 lz4 python3 python3-yaml python3-jsonschema \
               socat curl iproute2 \
-              binutils cpio
+              binutils cpio xz-utils
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wwrite-strings -Werror
