@@ -463,10 +463,12 @@ void api_server_stop(struct api_server *s)
 	for (int i = 0; i < API_MAX_CONNS; i++)
 		api_conn_close(s, i);
 	/* > 0: a zeroed server (API never started) holds no descriptor; fd 0 is stdin. */
-	if (s->listen_fd > 0) {
+	/*
+	 * The socket file stays: the VMM thread's seccomp list has no unlink,
+	 * and the next ember on this path replaces a stale socket anyway.
+	 */
+	if (s->listen_fd > 0)
 		close(s->listen_fd);
-		unlink(s->sock_path);
-	}
 	if (s->epfd > 0)
 		close(s->epfd);
 	if (s->stop_efd > 0)

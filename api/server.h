@@ -91,7 +91,7 @@ int api_server_start(struct api_server *s);
  */
 void api_server_service(struct api_server *s);
 
-/* api_server_stop: stop the thread, close every connection, unlink the socket; safe on a zeroed server. */
+/* api_server_stop: stop the thread, close every connection and the listener; safe on a zeroed server. */
 void api_server_stop(struct api_server *s);
 
 #endif

@@ -115,10 +115,11 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(buf + n, sizeof(buf) - n, ".%09ld [%s:%s", ts.tv_nsec,
-		     log_id, log_thread);
-	n += (size_t)r;
+	/* By hand, not strftime(): that calls tzset(), which opens files under seccomp. */
+	r = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09ld [%s:%s",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		     tm.tm_sec, ts.tv_nsec, log_id, log_thread);
+	n = (size_t)r;
 	if (log_show_level)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, ":%s",
 				      log_level_tag(level));

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "event/loop.h"
 #include "log.h"
 #include "metrics.h"
+#include "seccomp_filters.h"
 #include "server.h"
 #include "version.h"
 #include "vmm.h"
@@ -279,6 +281,17 @@ static int setup_signals(struct evloop *loop)
 	return evloop_add(loop, signal_fd, EPOLLIN, on_signal, loop);
 }
 
+/* The API thread locks itself down before it reads a byte from a client. */
+static int api_thread_seccomp(void *opaque)
+{
+	(void)opaque;
+	if (seccomp_install(SECCOMP_API)) {
+		LOG_ERROR("Cannot install the API thread's seccomp filter");
+		return -1;
+	}
+	return 0;
+}
+
 static void on_api_request(void *opaque, uint32_t events)
 {
 	(void)events;
@@ -392,9 +405,19 @@ int main(int argc, char **argv)
 	char err[256];
 	int r, code, timer_fd = -1;
 
+	/*
+	 * One malloc arena: no per-thread heaps (less memory per VM), and glibc
+	 * never needs to open /proc/sys/vm/overcommit_memory to shrink one,
+	 * which seccomp would refuse.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	if (parse_args(argc, argv, &o))
 		return EXIT_BAD_ARGS;
 	log_init(o.id);
+	if (seccomp_setup(o.no_seccomp, o.seccomp_filter, err, sizeof(err))) {
+		fprintf(stderr, "ember: %s\n", err);
+		return EXIT_BAD_ARGS;
+	}
 	if (evloop_init(&loop) || setup_signals(&loop) || setup_metrics_timer(&loop, &timer_fd)) {
 		fprintf(stderr, "ember: cannot set up the event loop: %s\n", strerror(errno));
 		return EXIT_GENERIC_ERROR;
@@ -419,9 +442,10 @@ int main(int argc, char **argv)
 	}
 	api.listen_fd = -1;
 	if (!o.no_api) {
-		if (api_server_init(&api, o.api_sock, o.max_payload, vmm_api_handle, &vmm, err,
-				    sizeof(err)) ||
-		    evloop_add(&loop, api.req_efd, EPOLLIN, on_api_request, &api) ||
+		r = api_server_init(&api, o.api_sock, o.max_payload, vmm_api_handle, &vmm, err,
+				    sizeof(err));
+		api.thread_init = api_thread_seccomp;
+		if (r || evloop_add(&loop, api.req_efd, EPOLLIN, on_api_request, &api) ||
 		    api_server_start(&api)) {
 			LOG_ERROR("Cannot start the API server: %s", err);
 			api_server_stop(&api);
@@ -431,6 +455,8 @@ int main(int argc, char **argv)
 		record_startup(&o, t0_us, t0_cpu_us);
 		LOG_INFO("API server listening on %s", o.api_sock);
 	}
+	/* Before any seccomp filter: a terminal is switched to raw mode once, here. */
+	term_raw();
 	if (o.config_file) {
 		if (vmm_start(&vmm, &e)) {
 			LOG_ERROR("Cannot boot the microVM: %s", e.msg);
@@ -441,7 +467,6 @@ int main(int argc, char **argv)
 		if (metrics_is_open())
 			metrics_flush();
 	}
-	term_raw();
 	r = evloop_run(&loop);
 	code = signal_exit_code ? signal_exit_code : vmm_exit_code(&vmm);
 	if (r)

@@ -19,6 +19,7 @@
 #include "arch/x86/regs.h"
 #include "log.h"
 #include "metrics.h"
+#include "seccomp_filters.h"
 
 static int vmm_err(struct cfg_err *e, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -474,6 +475,17 @@ static int vmm_add_block_devices(struct vmm *v, struct cfg_err *e)
 	return 0;
 }
 
+/* Each vCPU thread locks itself down before its first KVM_RUN. */
+static int vmm_vcpu_thread_init(void *opaque, unsigned index)
+{
+	(void)opaque;
+	if (seccomp_install(SECCOMP_VCPU)) {
+		LOG_ERROR("vCPU %u: cannot install the seccomp filter", index);
+		return -1;
+	}
+	return 0;
+}
+
 static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const uint64_t gdt[4],
 			    struct cfg_err *e)
 {
@@ -485,6 +497,7 @@ static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const u
 	v->vctx.pio = &v->pio;
 	v->vctx.mmio = &v->mmio;
 	v->vctx.request_stop = vmm_request_stop;
+	v->vctx.thread_init = vmm_vcpu_thread_init;
 	v->vctx.opaque = v;
 	for (unsigned i = 0; i < v->nvcpus; i++) {
 		if ((r = vcpu_create(&v->vcpus[i], &v->vm, i, &v->vctx, e->msg, sizeof(e->msg))) ||
@@ -527,16 +540,20 @@ int vmm_start(struct vmm *v, struct cfg_err *e)
 		return r;
 	if ((r = vcpu_signals_init()))
 		return vmm_err(e, r, "Cannot install the vCPU signal handler");
-	for (unsigned i = 0; i < v->nvcpus; i++)
-		if ((r = vcpu_start(&v->vcpus[i])))
-			return vmm_err(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
+	/* Logged before the vCPUs run, so the line never splits the guest's first output. */
 	v->first_insn_build_us = boottimer_now_us() - v->start_wall_us;
-	v->state = VMM_RUNNING;
 	LOG_INFO("Booting %s kernel at 0x%llx, %u vCPU(s), %llu MiB, built in %llu us",
 		 ki.kind == BOOT_ENTRY_PVH ? "PVH" : ki.is_bzimage ? "bzImage" : "ELF",
 		 (unsigned long long)ki.entry, v->nvcpus,
 		 (unsigned long long)v->cfg.machine.mem_size_mib,
 		 (unsigned long long)v->first_insn_build_us);
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		if ((r = vcpu_start(&v->vcpus[i])))
+			return vmm_err(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
+	v->state = VMM_RUNNING;
+	/* The VM is built: from now on the event-loop thread needs only its list. */
+	if ((r = seccomp_install(SECCOMP_VMM)))
+		return vmm_err(e, r, "Cannot install the VMM thread's seccomp filter");
 	return 0;
 }
 
