@@ -24,7 +24,12 @@ HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 LDFLAGS_BASE := -pie -pthread -Wl,-z,relro,-z,now,-z,noexecstack
 LIBS    := -lseccomp -lcap-ng -luring
 
+# ember and the jailer are static PIEs: a jail holds the binary alone (no loader, no
+# libraries), and start-up skips dynamic linking. Sanitizer builds stay dynamic.
+LINK_MODE := -static-pie
+
 ifeq ($(SANITIZE),1)
+LINK_MODE :=
 CFLAGS_BASE  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS_BASE += -fsanitize=address,undefined
 HARDEN := -fstack-protector-strong
@@ -61,10 +66,10 @@ $(BUILD)/libember.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/ember: $(BUILD)/obj/src/main.o $(BUILD)/libember.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) $(LINK_MODE) -o $@ $^ $(LIBS)
 
 $(BUILD)/ember-jailer: $(JAIL_OBJS) $(BUILD)/libember.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) $(LINK_MODE) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libember.a
 	@mkdir -p $(@D)
@@ -99,7 +104,7 @@ $(BUILD)/obj-sctest/seccomp_filters.o: src/seccomp_filters.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DEMBER_SECCOMP_SELFTEST -c $< -o $@
 
-$(BUILD)/ember-sctest: $(BUILD)/obj/src/main.o $(BUILD)/obj-sctest/seccomp_filters.o $(filter-out $(BUILD)/obj/src/seccomp_filters.o,$(LIB_OBJS))
+$(BUILD)/ember-sctest: $(BUILD)/obj/src/main.o $(BUILD)/obj-sctest/seccomp_filters.o $(BUILD)/libember.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 -include tests/guest/guest.mk

@@ -245,9 +245,9 @@ static void api_queue_http_error(struct api_conn *c, const char *msg)
 	size_t n;
 
 	n = (size_t)snprintf(resp.body, sizeof(resp.body), "{\"error\":\"");
-	n += http_json_escape(resp.body + n, sizeof(resp.body) - n - 3, msg);
-	if (n > sizeof(resp.body) - 3)
-		n = sizeof(resp.body) - 3;
+	/* http_json_escape returns the length needed; what it wrote is the string's length. */
+	http_json_escape(resp.body + n, sizeof(resp.body) - n - 3, msg);
+	n += strlen(resp.body + n);
 	memcpy(resp.body + n, "\"}", 3);
 	resp.len = n + 2;
 	resp.status = 400;

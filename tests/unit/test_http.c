@@ -378,6 +378,26 @@ static void test_line_endings(void)
 	CHECK_EQ_I(thttp_parse("\r\n\r\n"), 0);
 }
 
+/* Empty lines before the request line count against the header section limit. */
+static void test_leading_empty_lines_limit(void)
+{
+	static char buf[HTTP_MAX_HEADER_BYTES + 64];
+	const char *rl = "GET / HTTP/1.1\r\n\r\n";
+	size_t pad = HTTP_MAX_HEADER_BYTES - strlen(rl);
+
+	memset(buf, '\n', pad);
+	memcpy(buf + pad, rl, strlen(rl));
+	CHECK_EQ_I(thttp_parse_n(buf, HTTP_MAX_HEADER_BYTES), HTTP_MAX_HEADER_BYTES);
+	memset(buf, '\n', pad + 1);
+	memcpy(buf + pad + 1, rl, strlen(rl));
+	CHECK_EQ_I(thttp_parse_n(buf, HTTP_MAX_HEADER_BYTES + 1), -E2BIG);
+	CHECK(strstr(err.msg, "header section") != NULL);
+	/* only empty lines: refused once the limit is reached */
+	memset(buf, '\n', sizeof(buf));
+	CHECK_EQ_I(thttp_parse_n(buf, HTTP_MAX_HEADER_BYTES - 1), 0);
+	CHECK_EQ_I(thttp_parse_n(buf, HTTP_MAX_HEADER_BYTES), -E2BIG);
+}
+
 static void test_header_syntax(void)
 {
 	/* names are case-insensitive; OWS around values is dropped */
@@ -644,6 +664,7 @@ int main(void)
 	RUN(test_obs_fold_refused);
 	RUN(test_nul_bytes);
 	RUN(test_line_endings);
+	RUN(test_leading_empty_lines_limit);
 	RUN(test_header_syntax);
 	RUN(test_request_line_syntax);
 	RUN(test_query_and_absolute_form);
