@@ -454,6 +454,9 @@ int main(int argc, char **argv)
 		}
 		record_startup(&o, t0_us, t0_cpu_us);
 		LOG_INFO("API server listening on %s", o.api_sock);
+		/* While the client sends its configuration: the VM itself (API requests wait for this). */
+		if (!o.config_file)
+			vmm_prewarm(&vmm, 0);
 	}
 	/* Before any seccomp filter: a terminal is switched to raw mode once, here. */
 	term_raw();

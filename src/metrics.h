@@ -64,6 +64,53 @@
 	X(block, write_bytes, 0)                                               \
 	X(block, read_count, 0)                                                \
 	X(block, write_count, 0)                                               \
+	X(net, activate_fails, 0)                                              \
+	X(net, cfg_fails, 0)                                                   \
+	X(net, mac_address_updates, 0)                                         \
+	X(net, no_rx_avail_buffer, 0)                                          \
+	X(net, no_tx_avail_buffer, 0)                                          \
+	X(net, event_fails, 0)                                                 \
+	X(net, rx_queue_event_count, 0)                                        \
+	X(net, rx_event_rate_limiter_count, 0)                                 \
+	X(net, rx_rate_limiter_throttled, 0)                                   \
+	X(net, rx_tap_event_count, 0)                                          \
+	X(net, rx_bytes_count, 0)                                              \
+	X(net, rx_packets_count, 0)                                            \
+	X(net, rx_fails, 0)                                                    \
+	X(net, rx_count, 0)                                                    \
+	X(net, tap_read_fails, 0)                                              \
+	X(net, tap_write_fails, 0)                                             \
+	X(net, tx_bytes_count, 0)                                              \
+	X(net, tx_malformed_frames, 0)                                         \
+	X(net, tx_fails, 0)                                                    \
+	X(net, tx_count, 0)                                                    \
+	X(net, tx_packets_count, 0)                                            \
+	X(net, tx_partial_reads, 0)                                            \
+	X(net, tx_queue_event_count, 0)                                        \
+	X(net, tx_rate_limiter_event_count, 0)                                 \
+	X(net, tx_rate_limiter_throttled, 0)                                   \
+	X(net, tx_spoofed_mac_count, 0)                                        \
+	X(net, tx_remaining_reqs_count, 0)                                     \
+	X(vsock, activate_fails, 0)                                            \
+	X(vsock, cfg_fails, 0)                                                 \
+	X(vsock, rx_queue_event_fails, 0)                                      \
+	X(vsock, tx_queue_event_fails, 0)                                      \
+	X(vsock, ev_queue_event_fails, 0)                                      \
+	X(vsock, muxer_event_fails, 0)                                         \
+	X(vsock, conn_event_fails, 0)                                          \
+	X(vsock, rx_queue_event_count, 0)                                      \
+	X(vsock, tx_queue_event_count, 0)                                      \
+	X(vsock, rx_bytes_count, 0)                                            \
+	X(vsock, tx_bytes_count, 0)                                            \
+	X(vsock, rx_packets_count, 0)                                          \
+	X(vsock, tx_packets_count, 0)                                          \
+	X(vsock, conns_added, 0)                                               \
+	X(vsock, conns_killed, 0)                                              \
+	X(vsock, conns_removed, 0)                                             \
+	X(vsock, killq_resync, 0)                                              \
+	X(vsock, tx_flush_fails, 0)                                            \
+	X(vsock, tx_write_fails, 0)                                            \
+	X(vsock, rx_read_fails, 0)                                             \
 	X(vmm, device_events, 0)                                               \
 	X(vmm, panic_count, 0)                                                 \
 	X(uart, error_count, 0)                                                \

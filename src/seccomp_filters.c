@@ -108,9 +108,7 @@ static const struct sc_rule sc_vcpu[] = {
 	COMMON_RULES,
 	ARG_EQ(ioctl, 1, KVM_RUN, "run the vCPU"),
 	ARG_EQ(ioctl, 1, KVM_IRQ_LINE, "serial and i8042 interrupt lines"),
-	ARG_EQ(ioctl, 1, TUNSETOFFLOAD, "virtio-net activation (DRIVER_OK) sets tap offloads"),
 	ANY(io_uring_enter, "virtio-blk reset waits for in-flight I/O"),
-	ANY(epoll_ctl, "virtio-net: resume tap reads when the driver adds buffers"),
 };
 
 static const struct {

@@ -43,6 +43,8 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 	v->loop = loop;
 	v->kernel_fd = v->initrd_fd = -1;
 	v->stop_efd = v->rx_efd = -1;
+	for (unsigned i = 0; i < CFG_MAX_NETS; i++)
+		v->tap_fd[i] = -1;
 	v->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (v->stop_efd < 0 || v->rx_efd < 0)
@@ -126,6 +128,15 @@ int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e)
 	return 0;
 }
 
+/* PATCH semantics (as Firecracker): a bucket the update leaves out is kept. */
+static void vmm_merge_rate_limiter(struct rate_limiter_cfg *to, const struct rate_limiter_cfg *from)
+{
+	if (from->bandwidth.present)
+		to->bandwidth = from->bandwidth;
+	if (from->ops.present)
+		to->ops = from->ops;
+}
+
 int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e)
 {
 	uint64_t nsec;
@@ -158,7 +169,7 @@ int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
 	if (!d || !b)
 		return vmm_err(e, -ENOENT, "Invalid block device ID: %s.", p->drive_id);
 	if (p->has_rate_limiter)
-		d->rate_limiter = p->rate_limiter;
+		vmm_merge_rate_limiter(&d->rate_limiter, &p->rate_limiter);
 	if (!p->has_path_on_host)
 		return 0;
 	r = vblk_open_backing(p->path_on_host, d->is_read_only, &fd, &nsec);
@@ -177,6 +188,51 @@ int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
 	return 0;
 }
 
+static int vmm_net_index(const struct vmm *v, const char *iface_id)
+{
+	for (unsigned i = 0; i < v->cfg.nnets; i++)
+		if (strcmp(v->cfg.nets[i].iface_id, iface_id) == 0)
+			return (int)i;
+	return -1;
+}
+
+int vmm_set_net(struct vmm *v, struct net_cfg *n, struct cfg_err *e)
+{
+	char id[CFG_ID_MAX + 1];
+	int old = vmm_net_index(v, n->iface_id), fd, r, i;
+
+	/* Replacing an interface releases its tap first: it may be the same one. */
+	if (old >= 0 && v->tap_fd[old] >= 0) {
+		close(v->tap_fd[old]);
+		v->tap_fd[old] = -1;
+	}
+	r = tap_open(n->host_dev_name, &fd, NULL, e->msg, sizeof(e->msg));
+	if (r)
+		return r;
+	snprintf(id, sizeof(id), "%s", n->iface_id);
+	r = config_set_net(&v->cfg, n, e);
+	if (r) {
+		close(fd);
+		return r;
+	}
+	i = vmm_net_index(v, id);
+	v->tap_fd[i] = fd;
+	return 0;
+}
+
+int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e)
+{
+	int i = vmm_net_index(v, p->iface_id);
+
+	if (i < 0)
+		return vmm_err(e, -ENOENT, "Invalid network interface ID: %s.", p->iface_id);
+	if (p->has_rx_rate_limiter)
+		vmm_merge_rate_limiter(&v->cfg.nets[i].rx_rate_limiter, &p->rx_rate_limiter);
+	if (p->has_tx_rate_limiter)
+		vmm_merge_rate_limiter(&v->cfg.nets[i].tx_rate_limiter, &p->tx_rate_limiter);
+	return 0;
+}
+
 int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
 {
 	int r;
@@ -191,9 +247,12 @@ int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
 	for (unsigned i = 0; i < c->ndrives; i++)
 		if ((r = vmm_set_drive(v, &c->drives[i], e)))
 			return r;
-	/* Devices arrive with their own issues; until then net and vsock are refused. */
-	if (c->nnets || c->vsock.present)
-		return vmm_err(e, -ENOTSUP, "network and vsock devices are not supported yet");
+	for (unsigned i = 0; i < c->nnets; i++)
+		if ((r = vmm_set_net(v, &c->nets[i], e)))
+			return r;
+	/* Vsock arrives with its own issue; until then it is refused. */
+	if (c->vsock.present)
+		return vmm_err(e, -ENOTSUP, "vsock devices are not supported yet");
 	if (c->logger.present && (r = vmm_set_logger(v, &c->logger, e)))
 		return r;
 	if (c->metrics.present && (r = vmm_set_metrics(v, &c->metrics, e)))
@@ -486,6 +545,36 @@ static int vmm_vcpu_thread_init(void *opaque, unsigned index)
 	return 0;
 }
 
+static int vmm_add_net_devices(struct vmm *v, struct cfg_err *e)
+{
+	for (unsigned i = 0; i < v->cfg.nnets; i++) {
+		const struct net_cfg *n = &v->cfg.nets[i];
+		uint64_t base;
+		unsigned irq;
+		int fd = v->tap_fd[i], r;
+
+		if (fd < 0 && (r = tap_open(n->host_dev_name, &fd, NULL, e->msg, sizeof(e->msg))))
+			return r;
+		v->tap_fd[i] = -1;                  /* vnet_init takes it over */
+		v->net[i] = calloc(1, sizeof(*v->net[i]));
+		if (!v->net[i]) {
+			close(fd);
+			return vmm_err(e, -ENOMEM, "Out of memory for interface %s", n->iface_id);
+		}
+		v->nnet = i + 1;
+		if ((r = vmm_next_slot(v, &base, &irq))) {
+			close(fd);
+			return vmm_err(e, r, "Too many virtio devices");
+		}
+		if ((r = vnet_init(v->net[i], n, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
+		    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
+				 &v->net[i]->t)))
+			return vmm_err(e, r, "Cannot create network interface %s: %s", n->iface_id,
+				       strerror(-r));
+	}
+	return 0;
+}
+
 static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const uint64_t gdt[4],
 			    struct cfg_err *e)
 {
@@ -510,6 +599,47 @@ static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const u
 				  sizeof(e->msg));
 }
 
+/* Create the VM and (@with_memory) guest RAM unless vmm_prewarm() already did, for this size. */
+static int vmm_prepare(struct vmm *v, int with_memory, struct cfg_err *e)
+{
+	uint64_t want = v->cfg.machine.mem_size_mib << 20;
+	int r;
+
+	if (!v->vm_ready) {
+		if ((r = kvm_vm_create(&v->vm, e->msg, sizeof(e->msg))))
+			return r;
+		v->vm_ready = 1;
+	}
+	if (!with_memory || v->mem_ready == want)
+		return 0;
+	if (v->mem_ready) {
+		/* The size changed after a prewarm: slots cannot shrink in place, start over. */
+		kvm_vm_destroy(&v->vm);
+		gmem_destroy(&v->mem);
+		v->mem_ready = 0;
+		if ((r = kvm_vm_create(&v->vm, e->msg, sizeof(e->msg))))
+			return r;
+	}
+	r = gmem_init(&v->mem, want);
+	if (r)
+		return vmm_err(e, r, "Cannot allocate %llu MiB of guest memory: %s",
+			       (unsigned long long)v->cfg.machine.mem_size_mib, strerror(-r));
+	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e->msg, sizeof(e->msg))))
+		return r;
+	v->mem_ready = want;
+	return 0;
+}
+
+void vmm_prewarm(struct vmm *v, int with_memory)
+{
+	struct cfg_err e;
+
+	if (v->state != VMM_NOT_STARTED)
+		return;
+	if (vmm_prepare(v, with_memory, &e))
+		LOG_DEBUG("prewarm: %s (retried at InstanceStart)", e.msg);
+}
+
 int vmm_start(struct vmm *v, struct cfg_err *e)
 {
 	struct kernel_info ki;
@@ -526,16 +656,13 @@ int vmm_start(struct vmm *v, struct cfg_err *e)
 	v->boottimer.start_cpu_us = v->start_cpu_us;
 	v->nvcpus = v->cfg.machine.vcpu_count;
 
-	r = gmem_init(&v->mem, v->cfg.machine.mem_size_mib << 20);
-	if (r)
-		return vmm_err(e, r, "Cannot allocate %llu MiB of guest memory: %s",
-			       (unsigned long long)v->cfg.machine.mem_size_mib, strerror(-r));
-	if ((r = kvm_vm_create(&v->vm, &v->mem, e->msg, sizeof(e->msg))))
+	if ((r = vmm_prepare(v, 1, e)))
 		return r;
 	if (v->nvcpus > v->vm.max_vcpus)
 		return vmm_err(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus);
 	/* Devices first: their command-line arguments go into what vmm_load() writes. */
 	if ((r = vmm_add_legacy_devices(v, e)) || (r = vmm_add_block_devices(v, e)) ||
+	    (r = vmm_add_net_devices(v, e)) ||
 	    (r = vmm_load(v, &ki, gdt, e)) || (r = vmm_create_vcpus(v, &ki, gdt, e)))
 		return r;
 	if ((r = vcpu_signals_init()))
@@ -604,6 +731,18 @@ void vmm_destroy(struct vmm *v)
 		v->blk[i] = NULL;
 	}
 	v->nblk = 0;
+	for (unsigned i = 0; i < v->nnet; i++) {
+		if (v->net[i])
+			vnet_destroy(v->net[i]);
+		free(v->net[i]);
+		v->net[i] = NULL;
+	}
+	v->nnet = 0;
+	for (unsigned i = 0; i < CFG_MAX_NETS; i++) {
+		if (v->tap_fd[i] > 0)
+			close(v->tap_fd[i]);
+		v->tap_fd[i] = -1;
+	}
 	serial_destroy(&v->serial);
 	i8042_destroy(&v->i8042);
 	kvm_vm_destroy(&v->vm);

@@ -10,6 +10,7 @@
 #include "devices/i8042.h"
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "event/loop.h"
 #include "kvm/bus.h"
 #include "kvm/kvm.h"
@@ -48,6 +49,8 @@ struct vmm {
 	enum vmm_state state;
 
 	int kernel_fd, initrd_fd; /* opened when the boot source is set */
+	int vm_ready;             /* KVM VM created (vmm_prewarm) */
+	uint64_t mem_ready;       /* bytes of guest RAM mapped and registered, 0: none */
 
 	struct guest_mem mem;
 	struct kvm_vm vm;
@@ -59,6 +62,9 @@ struct vmm {
 
 	struct vblk *blk[CFG_MAX_DRIVES];   /* in cfg.drives order (root first) */
 	unsigned nblk;
+	struct vnet *net[CFG_MAX_NETS];     /* in cfg.nets order */
+	unsigned nnet;
+	int tap_fd[CFG_MAX_NETS];           /* taps opened at configuration time, by cfg.nets index */
 	unsigned next_slot;                 /* next virtio-mmio slot / IRQ */
 	struct serial serial;
 	struct i8042 i8042;
@@ -101,6 +107,15 @@ int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e);
  */
 int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e);
 
+/*
+ * vmm_set_net: open the tap of @n now (a missing or busy tap fails here, not
+ * at InstanceStart) and add or replace the interface (moved in). Pre-boot.
+ */
+int vmm_set_net(struct vmm *v, struct net_cfg *n, struct cfg_err *e);
+
+/* vmm_patch_net: post-boot rate-limiter update of an interface (accepted, stored). */
+int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e);
+
 /* vmm_set_logger / vmm_set_metrics: configure once (file opened now); 0 or -errno with @e. */
 int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e);
 int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e);
@@ -117,6 +132,15 @@ int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e);
  * 0 or -errno with @e set (the VMM is then unusable: exit). Loop thread.
  */
 int vmm_start(struct vmm *v, struct cfg_err *e);
+
+/*
+ * vmm_prewarm: do the work InstanceStart would otherwise wait for and that
+ * does not depend on the configuration (create the KVM VM, irqchip, PIT),
+ * and, once the machine configuration is known, map and register guest RAM.
+ * Safe to call repeatedly; failures are left for vmm_start() to report.
+ * VMM thread, before InstanceStart.
+ */
+void vmm_prewarm(struct vmm *v, int with_memory);
 
 /* vmm_pause / vmm_resume: stop and restart all vCPUs. 0 or -EINVAL in the wrong state. */
 int vmm_pause(struct vmm *v);

@@ -153,9 +153,8 @@ static int vmm_api_patch_device(struct vmm *v, struct api_request *req, struct a
 		api_fault(resp, 400, MSG_BEFORE_START);
 		return -EINVAL;
 	}
-	if (req->endpoint == ROUTE_NETWORK_INTERFACE)
-		return vmm_api_no_device(resp, "Network");
-	if (vmm_patch_drive(v, &req->drive_patch, &e)) {
+	if (req->endpoint == ROUTE_NETWORK_INTERFACE ? vmm_patch_net(v, &req->net_patch, &e)
+						     : vmm_patch_drive(v, &req->drive_patch, &e)) {
 		api_fault(resp, 400, e.msg);
 		return -EINVAL;
 	}
@@ -191,6 +190,8 @@ static int vmm_api_configure(struct vmm *v, struct api_request *req, struct api_
 			return -EINVAL;
 		}
 		v->cfg.machine = m;
+		/* Map and register guest RAM now, not at InstanceStart. */
+		vmm_prewarm(v, 1);
 		return 0;
 	case ROUTE_BOOT_SOURCE:
 		tmp = v->cfg;
@@ -204,7 +205,8 @@ static int vmm_api_configure(struct vmm *v, struct api_request *req, struct api_
 		r = vmm_set_drive(v, &req->drive, &e);
 		break;
 	case ROUTE_NETWORK_INTERFACE:
-		return vmm_api_no_device(resp, "Network");
+		r = vmm_set_net(v, &req->net, &e);
+		break;
 	case ROUTE_VSOCK:
 		return vmm_api_no_device(resp, "Vsock");
 	case ROUTE_LOGGER:

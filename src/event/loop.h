@@ -4,7 +4,11 @@
 
 #include <stdint.h>
 
-#define EVLOOP_MAX_HANDLERS 64
+/*
+ * Most fds one loop watches. The handler table starts small and doubles on
+ * demand up to this (vsock alone may watch 1023 connections and a listener).
+ */
+#define EVLOOP_MAX_HANDLERS 8192
 
 /* A callback for readiness @events (EPOLLIN, ...) on its fd. */
 typedef void (*evloop_fn)(void *opaque, uint32_t events);
@@ -14,21 +18,26 @@ struct evloop_handler {
 	evloop_fn fn;
 	void *opaque;
 	int used;
+	uint32_t gen;             /* bumped on every add: stale events of a reused slot are dropped */
 };
 
 struct evloop {
 	int epfd;                 /* -1 when closed */
 	int stop;
-	struct evloop_handler h[EVLOOP_MAX_HANDLERS];
+	struct evloop_handler *h; /* growable table, cap entries */
+	unsigned cap;
 };
 
 /* evloop_init: create the epoll instance; 0 or -errno. */
 int evloop_init(struct evloop *l);
 
-/* evloop_destroy: close the epoll fd (not the watched fds); safe on a zeroed object. */
+/* evloop_destroy: close the epoll fd (not the watched fds), free the table; safe on a zeroed object. */
 void evloop_destroy(struct evloop *l);
 
-/* evloop_add: watch @fd for @events (level-triggered); 0 or -errno. Loop thread or before it runs. */
+/*
+ * evloop_add: watch @fd for @events (level-triggered); 0 or -errno (-ENOSPC
+ * beyond EVLOOP_MAX_HANDLERS). Loop thread or before it runs.
+ */
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fn fn, void *opaque);
 
 /* evloop_del: stop watching @fd; 0 or -ENOENT. Loop thread (a callback may remove itself). */

@@ -54,7 +54,7 @@ static int kvm_get_cpuid(struct kvm_vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-int kvm_vm_create(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen)
+int kvm_vm_create(struct kvm_vm *vm, char *err, size_t errlen)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t identity = LAYOUT_KVM_IDENTITY_MAP;
@@ -98,6 +98,11 @@ int kvm_vm_create(struct kvm_vm *vm, const struct guest_mem *mem, char *err, siz
 		return kvm_fail(err, errlen, "KVM_CREATE_IRQCHIP");
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return kvm_fail(err, errlen, "KVM_CREATE_PIT2");
+	return 0;
+}
+
+int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen)
+{
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		struct kvm_userspace_memory_region slot = {
 			.slot = i,

@@ -19,11 +19,14 @@ struct kvm_vm {
 
 /*
  * kvm_vm_create: open /dev/kvm, check API version 12 and every capability
- * ember relies on, create the VM with the in-kernel IOAPIC/PIC/LAPIC and PIT,
- * and register @mem's regions as memory slots. Returns 0, or -errno with a
- * message in @err; kvm_vm_destroy() is safe afterwards either way. Main thread.
+ * ember relies on, and create the VM with the in-kernel IOAPIC/PIC/LAPIC and
+ * PIT. Returns 0, or -errno with a message in @err; kvm_vm_destroy() is safe
+ * afterwards either way. Main thread.
  */
-int kvm_vm_create(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen);
+int kvm_vm_create(struct kvm_vm *vm, char *err, size_t errlen);
+
+/* kvm_vm_set_memory: register @mem's regions as memory slots; 0 or -errno with @err. */
+int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen);
 
 /* kvm_vm_destroy: close what kvm_vm_create() opened; safe on a zeroed object. */
 void kvm_vm_destroy(struct kvm_vm *vm);
