@@ -45,6 +45,7 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 	v->stop_efd = v->rx_efd = -1;
 	for (unsigned i = 0; i < CFG_MAX_NETS; i++)
 		v->tap_fd[i] = -1;
+	v->vsock_listen_fd = -1;
 	v->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (v->stop_efd < 0 || v->rx_efd < 0)
@@ -233,6 +234,26 @@ int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e)
 	return 0;
 }
 
+int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct cfg_err *e)
+{
+	int fd, r;
+
+	/* A second PUT replaces the first: its own listener must not block the new bind. */
+	if (v->vsock_listen_fd >= 0) {
+		close(v->vsock_listen_fd);
+		v->vsock_listen_fd = -1;
+	}
+	r = vsock_listen(vs->uds_path, &fd, e->msg, sizeof(e->msg));
+	if (r)
+		return r;
+	vsock_free(&v->cfg.vsock);
+	v->cfg.vsock = *vs;
+	v->cfg.vsock.present = true;
+	memset(vs, 0, sizeof(*vs));
+	v->vsock_listen_fd = fd;
+	return 0;
+}
+
 int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
 {
 	int r;
@@ -250,9 +271,8 @@ int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
 	for (unsigned i = 0; i < c->nnets; i++)
 		if ((r = vmm_set_net(v, &c->nets[i], e)))
 			return r;
-	/* Vsock arrives with its own issue; until then it is refused. */
-	if (c->vsock.present)
-		return vmm_err(e, -ENOTSUP, "vsock devices are not supported yet");
+	if (c->vsock.present && (r = vmm_set_vsock(v, &c->vsock, e)))
+		return r;
 	if (c->logger.present && (r = vmm_set_logger(v, &c->logger, e)))
 		return r;
 	if (c->metrics.present && (r = vmm_set_metrics(v, &c->metrics, e)))
@@ -575,6 +595,33 @@ static int vmm_add_net_devices(struct vmm *v, struct cfg_err *e)
 	return 0;
 }
 
+static int vmm_add_vsock_device(struct vmm *v, struct cfg_err *e)
+{
+	uint64_t base;
+	unsigned irq;
+	int fd = v->vsock_listen_fd, r;
+
+	if (!v->cfg.vsock.present)
+		return 0;
+	if (fd < 0 && (r = vsock_listen(v->cfg.vsock.uds_path, &fd, e->msg, sizeof(e->msg))))
+		return r;
+	v->vsock_listen_fd = -1;                /* vsock_init takes it over, even on failure */
+	v->vsock = calloc(1, sizeof(*v->vsock));
+	if (!v->vsock) {
+		close(fd);
+		return vmm_err(e, -ENOMEM, "Out of memory for the vsock device");
+	}
+	if ((r = vmm_next_slot(v, &base, &irq))) {
+		close(fd);
+		return vmm_err(e, r, "Too many virtio devices");
+	}
+	if ((r = vsock_init(v->vsock, &v->cfg.vsock, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
+	    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
+			 &v->vsock->t)))
+		return vmm_err(e, r, "Cannot create the vsock device: %s", strerror(-r));
+	return 0;
+}
+
 static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const uint64_t gdt[4],
 			    struct cfg_err *e)
 {
@@ -662,7 +709,7 @@ int vmm_start(struct vmm *v, struct cfg_err *e)
 		return vmm_err(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus);
 	/* Devices first: their command-line arguments go into what vmm_load() writes. */
 	if ((r = vmm_add_legacy_devices(v, e)) || (r = vmm_add_block_devices(v, e)) ||
-	    (r = vmm_add_net_devices(v, e)) ||
+	    (r = vmm_add_net_devices(v, e)) || (r = vmm_add_vsock_device(v, e)) ||
 	    (r = vmm_load(v, &ki, gdt, e)) || (r = vmm_create_vcpus(v, &ki, gdt, e)))
 		return r;
 	if ((r = vcpu_signals_init()))
@@ -738,6 +785,14 @@ void vmm_destroy(struct vmm *v)
 		v->net[i] = NULL;
 	}
 	v->nnet = 0;
+	if (v->vsock) {
+		vsock_destroy(v->vsock);
+		free(v->vsock);
+		v->vsock = NULL;
+	}
+	if (v->vsock_listen_fd > 0)
+		close(v->vsock_listen_fd);
+	v->vsock_listen_fd = -1;
 	for (unsigned i = 0; i < CFG_MAX_NETS; i++) {
 		if (v->tap_fd[i] > 0)
 			close(v->tap_fd[i]);

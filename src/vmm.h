@@ -11,6 +11,7 @@
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/vsock.h"
 #include "event/loop.h"
 #include "kvm/bus.h"
 #include "kvm/kvm.h"
@@ -65,6 +66,8 @@ struct vmm {
 	struct vnet *net[CFG_MAX_NETS];     /* in cfg.nets order */
 	unsigned nnet;
 	int tap_fd[CFG_MAX_NETS];           /* taps opened at configuration time, by cfg.nets index */
+	struct vsock_dev *vsock;            /* NULL: none */
+	int vsock_listen_fd;                /* bound at configuration time, -1: none */
 	unsigned next_slot;                 /* next virtio-mmio slot / IRQ */
 	struct serial serial;
 	struct i8042 i8042;
@@ -115,6 +118,12 @@ int vmm_set_net(struct vmm *v, struct net_cfg *n, struct cfg_err *e);
 
 /* vmm_patch_net: post-boot rate-limiter update of an interface (accepted, stored). */
 int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e);
+
+/*
+ * vmm_set_vsock: bind the vsock's Unix listener at uds_path now (a live one
+ * elsewhere fails here) and set the device (moved in). Pre-boot.
+ */
+int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct cfg_err *e);
 
 /* vmm_set_logger / vmm_set_metrics: configure once (file opened now); 0 or -errno with @e. */
 int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e);

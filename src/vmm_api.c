@@ -70,16 +70,6 @@ static void vmm_api_get(struct vmm *v, const struct api_request *req, struct api
 	resp->status = 200;
 }
 
-/* Devices arrive with their own issues; until then their configuration is refused. */
-static int vmm_api_no_device(struct api_response *resp, const char *what)
-{
-	char msg[128];
-
-	snprintf(msg, sizeof(msg), "%s devices are not supported by this version of ember.", what);
-	api_fault(resp, 400, msg);
-	return -ENOTSUP;
-}
-
 static int vmm_api_action(struct vmm *v, struct api_request *req, struct api_response *resp)
 {
 	struct cfg_err e = { { 0 } };
@@ -208,7 +198,8 @@ static int vmm_api_configure(struct vmm *v, struct api_request *req, struct api_
 		r = vmm_set_net(v, &req->net, &e);
 		break;
 	case ROUTE_VSOCK:
-		return vmm_api_no_device(resp, "Vsock");
+		r = vmm_set_vsock(v, &req->vsock, &e);
+		break;
 	case ROUTE_LOGGER:
 		r = vmm_set_logger(v, &req->logger, &e);
 		break;

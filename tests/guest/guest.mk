@@ -26,8 +26,12 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
 
 GUEST_C_SRCS := main.c bootinfo.c cmdline.c e820.c paging.c probe.c uart.c fmt.c lib.c \
 	crc32.c idt.c apic.c pit.c i8042.c mptable.c smp.c idle.c virtio.c virtio_queue.c blk.c \
-	blk_evil.c
+	blk_evil.c net.c net_ip.c net_ep.c net_probe.c net_evil.c \
+	vsock.c vsock_probe.c vsock_evil.c
 GUEST_S_SRCS := head.S isr.S trampoline.S
+# Ring 3 for benchmark loops, and the block benchmark (perf/).
+GUEST_C_SRCS += user.c bench_blk.c
+GUEST_S_SRCS += user_entry.S
 GUEST_OBJS := $(GUEST_C_SRCS:%.c=$(GUEST_OUT)/obj/%.o) $(GUEST_S_SRCS:%.S=$(GUEST_OUT)/obj/%.o)
 GUEST_PVH_OBJ := $(GUEST_OUT)/obj/pvhnote.o
 

@@ -26,6 +26,13 @@ static const struct probe_def probe_defs[] = {
 	{ "fault", idt_probe },
 	{ "blk", blk_probe },
 	{ "blk-evil", blk_evil_probe },
+	{ "net", net_probe },
+	{ "net-evil", net_evil_probe },
+	{ "vsock-listen", vsock_listen_probe },
+	{ "vsock-connect", vsock_connect_probe },
+	{ "vsock-multi", vsock_multi_probe },
+	{ "vsock-evil", vsock_evil_probe },
+	{ "blk-bench", blk_bench_probe },
 };
 
 static void probe_vappend(struct probe_result *r, const char *fmt, va_list ap)

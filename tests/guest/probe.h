@@ -43,5 +43,12 @@ void idle_probe(struct boot_info *bi, struct probe_result *r);
 void idt_probe(struct boot_info *bi, struct probe_result *r);
 void blk_probe(struct boot_info *bi, struct probe_result *r);
 void blk_evil_probe(struct boot_info *bi, struct probe_result *r);
+void net_probe(struct boot_info *bi, struct probe_result *r);
+void net_evil_probe(struct boot_info *bi, struct probe_result *r);
+void vsock_listen_probe(struct boot_info *bi, struct probe_result *r);
+void vsock_connect_probe(struct boot_info *bi, struct probe_result *r);
+void vsock_multi_probe(struct boot_info *bi, struct probe_result *r);
+void vsock_evil_probe(struct boot_info *bi, struct probe_result *r);
+void blk_bench_probe(struct boot_info *bi, struct probe_result *r);
 
 #endif

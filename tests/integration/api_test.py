@@ -406,8 +406,8 @@ expect("put-network-interface-not-a-tap", "PUT", "/network-interfaces/eth0",
        {"iface_id": "eth0", "host_dev_name": "lo"}, 400, fault="lo")
 expect("put-network-interface-id-mismatch", "PUT", "/network-interfaces/eth1",
        {"iface_id": "eth0", "host_dev_name": "tap0"}, 400, fault="does not match")
-expect("put-vsock", "PUT", "/vsock", {"guest_cid": 3, "uds_path": os.path.join(TMP, "v.sock")}, 400,
-       fault="not supported")
+expect("put-vsock", "PUT", "/vsock", {"guest_cid": 3, "uds_path": os.path.join(TMP, "v.sock")}, 204)
+report("vsock-listener-bound-at-put", os.path.exists(os.path.join(TMP, "v.sock")))
 expect("put-vsock-bad-cid", "PUT", "/vsock", {"guest_cid": 2, "uds_path": "/tmp/v.sock"}, 400,
        fault="guest_cid")
 logf = os.path.join(TMP, "vm.log")

@@ -1,0 +1,111 @@
+/* vsock.h: virtio-vsock (virtio 1.2 section 5.10) bridged to host Unix sockets with Firecracker's protocol. */
+#ifndef EMBER_DEVICES_VIRTIO_VSOCK_H
+#define EMBER_DEVICES_VIRTIO_VSOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "devices/virtio/mmio.h"
+#include "devices/virtio/vsock_proto.h"
+
+#define VIRTIO_ID_VSOCK      19
+#define VSOCK_QUEUE_SIZE     256
+#define VSOCK_RXQ            0   /* 5.10.2: device -> driver packets */
+#define VSOCK_TXQ            1   /* driver -> device packets */
+#define VSOCK_EVQ            2   /* events (ember sends none) */
+#define VSOCK_NQUEUES        3
+
+/* Connections of every kind at once, as Firecracker's MAX_CONNECTIONS. */
+#define VSOCK_MAX_CONNS      1023
+
+/*
+ * buf_alloc ember advertises per connection (5.10.6.3): the most guest data
+ * it holds for a host socket that is not reading. The buffer behind it is
+ * allocated only when the host socket falls behind.
+ */
+#define VSOCK_BUF_ALLOC      (256u * 1024)
+
+/* Timeouts (ms): the CONNECT line, the guest's answer to a REQUEST, a clean shutdown. */
+#define VSOCK_LINE_TIMEOUT_MS     5000
+#define VSOCK_REQUEST_TIMEOUT_MS  2000
+#define VSOCK_SHUTDOWN_TIMEOUT_MS 2000
+#define VSOCK_TICK_MS             100
+
+#define VSOCK_HASH_BUCKETS   2048   /* power of 2 */
+#define VSOCK_RST_RING       256    /* RSTs for packets that match no connection */
+
+struct vsock_conn;
+
+/* An intrusive FIFO of connections (see vsock_int.h). */
+struct vsock_list {
+	struct vsock_conn *head, *tail;
+};
+
+struct vsock_dev {
+	struct virtio_mmio t;            /* first: the transport's dev points back here */
+	char name[16];
+	uint64_t guest_cid;
+	char uds_path[CFG_UDS_PATH_MAX];
+	bool inited;                     /* fds below are meaningful */
+	int listen_fd;                   /* bound to uds_path by vsock_listen(), taken over */
+	int timer_fd;                    /* connection timeouts */
+	int reset_fd;                    /* vCPU thread -> loop: the driver reset the device */
+	bool listen_watched;             /* listen_fd is in the loop (paused on EMFILE) */
+	bool timer_armed;
+	bool reset_pending;              /* set under the lock on a vCPU thread */
+	struct evloop *loop;
+
+	unsigned nconns;                 /* every connection, VSOCK_MAX_CONNS at most */
+	uint32_t last_host_port;         /* host ports for host-initiated connections */
+	struct vsock_list all;           /* every live connection */
+	struct vsock_list ctrl;          /* connections with a control packet to send */
+	struct vsock_list wait;          /* readable host sockets waiting for guest rx buffers */
+	struct vsock_list grave;         /* finished connections, freed at the end of the callback */
+	struct vsock_conn *hash[VSOCK_HASH_BUCKETS];   /* by (host port, guest port) */
+	struct {
+		uint32_t host_port, guest_port;
+	} rst[VSOCK_RST_RING];
+	unsigned rst_head, rst_len;
+
+	struct virtq_chain rx_chain;     /* scratch: the rx buffer being filled */
+	struct virtq_chain tx_chain;     /* scratch: the tx packet being read */
+};
+
+/*
+ * vsock_listen: create the host listener of a vsock device at @uds_path
+ * (PUT /vsock time): a non-blocking, close-on-exec Unix stream socket bound
+ * and listening there. A socket file left by a dead process (connecting to
+ * it is refused) is replaced; a live listener, or a path that exists and is
+ * not a socket, is refused. Returns 0 with *@listen_fd set, or -errno with a
+ * message in @err (@errlen bytes, NUL-terminated). Any thread.
+ */
+int vsock_listen(const char *uds_path, int *listen_fd, char *err, size_t errlen);
+
+/*
+ * vsock_init: the vsock device for @cfg (guest_cid, uds_path) at @base with
+ * interrupt @irq, taking over @listen_fd from vsock_listen() (closed by
+ * vsock_destroy(), also on failure). Registers the listener, a timer and
+ * the transport's notifications with @loop. Raises the soft RLIMIT_NOFILE
+ * towards the hard limit (up to 4096) so that VSOCK_MAX_CONNS host sockets
+ * fit. Returns 0 or -errno; vsock_destroy() is safe afterwards either way.
+ * Loop thread (or before the loop runs), before the vCPUs start.
+ */
+int vsock_init(struct vsock_dev *d, const struct vsock_cfg *cfg, int listen_fd,
+	       const struct kvm_vm *vm, const struct guest_mem *mem, struct evloop *loop,
+	       uint64_t base, unsigned irq);
+
+/*
+ * vsock_destroy: close every connection's host socket (no packets are sent:
+ * the guest is going away), the listener and the device's fds. No file is
+ * removed: the socket file at uds_path stays, as Firecracker leaves it (the
+ * next vsock_listen() replaces it once nobody listens there), and
+ * "<uds_path>_<port>" files belong to host programs. Unlinking nothing also
+ * keeps unlink() out of the event-loop thread's seccomp allowlist. Safe on a
+ * zeroed or half-initialised device. Main or loop thread, with the vCPUs
+ * and the loop stopped.
+ */
+void vsock_destroy(struct vsock_dev *d);
+
+#endif
