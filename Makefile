@@ -146,3 +146,8 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Benchmarks side by side with QEMU microvm (perf/README.md): perf/results/SUMMARY.md, CSVs, a chart.
+.PHONY: perf
+perf: all
+	@BUILD=$(BUILD) perf/run.sh
