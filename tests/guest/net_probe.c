@@ -266,8 +266,15 @@ static void net_check_burst(struct net_ep *e, const struct net_args *a, struct p
 	net_tx_reclaim(e->n);
 	probe_note(r, "pps=%lu burst=%lu/%lu", b.ticks ? b.got * per_ms * 1000 / b.ticks : 0, b.got,
 		   b.sent);
-	if (b.got * 10 < b.sent * 9)
+	/*
+	 * The burst measures throughput through a host echo server that may drop
+	 * datagrams when the host is busy (UDP); exact delivery is what the
+	 * per-size echoes above check. Losing most of the burst is still a failure.
+	 */
+	if (b.got * 2 < b.sent)
 		probe_fail(r, "burst-lost=%lu", b.sent - b.got);
+	else if (b.got < b.sent)
+		probe_note(r, "burst-lost=%lu", b.sent - b.got);
 	if (b.bad)
 		probe_fail(r, "burst-data-differs=%lu", b.bad);
 	e->rx_other += (unsigned)b.other;

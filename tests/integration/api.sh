@@ -2,7 +2,7 @@
 # api.sh: Firecracker's REST API against ember, checked by tests/integration/api_test.py
 # (every endpoint, refusals, Swagger validation of every answer, the HTTP layer).
 T=api
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 SWAGGER=${SWAGGER:-$(dirname "$0")/../../../shared/reference/firecracker-api-v1.16.1.yaml}
 [ -f "$SWAGGER" ] || SWAGGER=api/firecracker-api-v1.16.1.yaml

@@ -2,7 +2,7 @@
 # api_curl.sh: Firecracker's getting-started sequence, verbatim with curl, against ember:
 # boot-source, machine-config, InstanceStart; the guest runs; PATCH /vm pauses and resumes it.
 T=api_curl
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 command -v curl >/dev/null || { fail deps "curl is not installed"; finish; }
 API_SOCKET=$TMP/firecracker.socket

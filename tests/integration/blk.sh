@@ -3,7 +3,7 @@
 # reads of a known pattern, writes found in the file afterwards, a read-only drive left
 # untouched, hostile chains survived, flushed data surviving SIGKILL, root= arguments.
 T=blk
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 
 # Every 512-byte sector i holds "EMBER-SECTOR <i>" then NULs (tests/guest/README.md).

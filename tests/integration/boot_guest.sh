@@ -6,7 +6,7 @@
 # guest saw exactly the command line ember was meant to build, ember exits 0
 # on the guest's i8042 reset, and the whole run takes under a second.
 T=boot_guest
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 
 head -c 9999 /dev/urandom >"$TMP/initrd"

@@ -2,7 +2,7 @@
 # ember_cli.sh: exit codes and messages for bad arguments, bad configs and hostile kernels;
 # guest reset and triple fault; the boot timer; the idle guest's timer; signals; the terminal.
 T=ember_cli
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 G=$GUEST_DIR/guest.elf
 

@@ -6,7 +6,7 @@
 # needed). On exit: jailed processes killed, cgroups removed, the test netns deleted, $TMP removed.
 # The jail's mounts live in the jailed process's own mount namespace and go away with it.
 T=jailer
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 JAILER=${JAILER:-$BUILD/ember-jailer}
 JUID=12345
 JGID=12345

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # logger_fifo.sh: a log FIFO nobody reads never blocks ember: lines are dropped and counted.
 T=logger_fifo
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 S=$TMP/api.sock
 mkfifo "$TMP/log.fifo"

@@ -14,7 +14,7 @@
 #   tap-busy, tap-not-tap, tap-created   tap_open()'s refusals and its warning
 # Nothing is sent outside the namespaces made here; they are removed on exit.
 T=net
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 set -u
 

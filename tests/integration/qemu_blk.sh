@@ -16,30 +16,12 @@
 #                                        unassigned guest-physical memory as zeros, so a
 #                                        header there is a valid read of sector 0 to it
 set -u
-BUILD=${BUILD:-build}
-QEMU=${QEMU:-qemu-system-x86_64}
-IMG=$BUILD/guest/guest-pvh.elf
 T=qemu_blk
-fails=0
+. "$(dirname "$0")/common.bash"
+IMG=$GUEST_DIR/guest-pvh.elf
+need_qemu "$IMG"
 
-pass() { echo "PASS $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
-skip() { echo "SKIP $T/$1: $2"; }
-
-if ! command -v "$QEMU" >/dev/null; then
-	skip all "$QEMU not installed"; exit 0
-fi
-if [ ! -f "$IMG" ]; then
-	skip all "$IMG missing (run make guest)"; exit 0
-fi
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	skip all "/dev/kvm not usable"; exit 0
-fi
-if ! command -v python3 >/dev/null; then
-	skip all "python3 (to make and check disk images) not installed"; exit 0
-fi
-
-tmp=$(mktemp -d)
+tmp=$TMP
 cleanup() { [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"; }
 trap cleanup EXIT
 

@@ -11,30 +11,12 @@
 # with a trailing empty entry (e820_sanitize), qboot's MP table has entry
 # count 0 (mp_ignore_count), and it has no i8042 unless -device i8042.
 set -u
-BUILD=${BUILD:-build}
-QEMU=${QEMU:-qemu-system-x86_64}
-IMG=$BUILD/guest/guest-pvh.elf
 T=qemu_guest
-fails=0
+. "$(dirname "$0")/common.bash"
+IMG=$GUEST_DIR/guest-pvh.elf
+need_qemu "$IMG"
 
-pass() { echo "PASS $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
-skip() { echo "SKIP $T/$1: $2"; }
-
-if ! command -v "$QEMU" >/dev/null; then
-	skip all "$QEMU not installed"; exit 0
-fi
-if [ ! -f "$IMG" ]; then
-	skip all "$IMG missing (run make guest)"; exit 0
-fi
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	skip all "/dev/kvm not usable"; exit 0
-fi
-if ! command -v python3 >/dev/null; then
-	skip all "python3 (for CRC-32) not installed"; exit 0
-fi
-
-tmp=$(mktemp -d)
+tmp=$TMP
 qpid=
 cleanup() {
 	[ -n "$qpid" ] && kill "$qpid" 2>/dev/null

@@ -11,25 +11,10 @@
 #   offload     CSUM and GUEST_CSUM: partial checksums both ways (the guest completes the host's)
 #   wrong-mac   a wrong net_mac= expectation must FAIL (the check can fail)
 set -u
-BUILD=${BUILD:-build}
-QEMU=${QEMU:-qemu-system-x86_64}
-IMG=$BUILD/guest/guest-pvh.elf
 T=qemu_net
-fails=0
-
-pass() { echo "PASS $T/$1${2:+: $2}"; }
-fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
-skip() { echo "SKIP $T/$1: $2"; }
-
-if ! command -v "$QEMU" >/dev/null; then
-	skip all "$QEMU not installed"; exit 0
-fi
-if [ ! -f "$IMG" ]; then
-	skip all "$IMG missing (run make guest)"; exit 0
-fi
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	skip all "/dev/kvm not usable"; exit 0
-fi
+. "$(dirname "$0")/common.bash"
+IMG=$GUEST_DIR/guest-pvh.elf
+need_qemu "$IMG"
 for c in ip python3; do
 	command -v "$c" >/dev/null || { skip all "$c not installed"; exit 0; }
 done
@@ -39,7 +24,7 @@ HOST_IP=172.16.0.1
 MAC=06:00:ac:10:00:02
 PORT=7777
 IPARG="ip=172.16.0.2::$HOST_IP:255.255.255.252::eth0:off"
-tmp=$(mktemp -d)
+tmp=$TMP
 NSES=()
 PIDS=()
 cleanup() {

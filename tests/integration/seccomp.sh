@@ -2,7 +2,7 @@
 # seccomp.sh: each thread kind's allowlist is enforced (a forbidden call ends ember with 148),
 # --no-seccomp turns them off, and --seccomp-filter compiles Firecracker-format JSON policies.
 T=seccomp
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 SCTEST=$BUILD/ember-sctest
 [ -x "$SCTEST" ] || { fail build "$SCTEST missing (make $SCTEST)"; finish; }

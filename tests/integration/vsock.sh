@@ -4,7 +4,7 @@
 # refusals (no guest listener, no host listener, bad CONNECT lines, a silent client), hostile guest
 # packets, no fd left behind, the vsock metrics, and a corrupted stream that the guest must catch.
 T=vsock
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.bash"
 need_ember
 for t in python3 curl; do
 	command -v $t >/dev/null || { fail deps "$t is missing (make deps-test installs it)"; finish; }

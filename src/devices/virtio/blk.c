@@ -53,31 +53,19 @@ int vblk_open_backing(const char *path, bool read_only, int *fd, uint64_t *nsect
 	return 0;
 }
 
-/* The iovecs covering bytes [off, off + len) of the readable or writable segments. */
+/* The iovecs for a request's data, each segment within SIZE_MAX (5.2.4). */
 static int vblk_iov(const struct virtq_chain *c, bool writable, uint64_t off, uint64_t len,
 		    struct iovec *iov, int max)
 {
-	unsigned first = writable ? c->nread : 0, end = writable ? c->nseg : c->nread;
-	int n = 0;
+	int n = virtq_chain_iov(c, writable, off, len, iov, max);
+	uint64_t got = 0;
 
-	for (unsigned i = first; i < end && len; i++) {
-		const struct virtq_seg *s = &c->seg[i];
-		uint64_t take;
-
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		if (n == max || s->len - off > VBLK_SIZE_MAX)
+	for (int i = 0; i < n; i++) {
+		if (iov[i].iov_len > VBLK_SIZE_MAX)
 			return -E2BIG;
-		take = s->len - off < len ? s->len - off : len;
-		iov[n].iov_base = (uint8_t *)s->ptr + off;
-		iov[n].iov_len = (size_t)take;
-		n++;
-		len -= take;
-		off = 0;
+		got += iov[i].iov_len;
 	}
-	return len ? -EINVAL : n;
+	return n < 0 ? n : got == len ? n : -EINVAL;
 }
 
 /* Move @len bytes between the file and guest memory, finishing short transfers. */

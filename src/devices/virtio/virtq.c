@@ -463,3 +463,29 @@ size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off,
 	return virtq_chain_copy(c, first, end, off, (uint8_t *)(uintptr_t)src,
 				len, true);
 }
+
+int virtq_chain_iov(const struct virtq_chain *c, bool writable, uint64_t off, uint64_t len,
+		    struct iovec *iov, int max)
+{
+	unsigned first = writable ? c->nread : 0, end = writable ? c->nseg : c->nread;
+	int n = 0;
+
+	for (unsigned i = first; i < end && len; i++) {
+		const struct virtq_seg *s = &c->seg[i];
+		uint64_t take;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		if (n == max)
+			return -E2BIG;
+		take = s->len - off < len ? s->len - off : len;
+		iov[n].iov_base = (uint8_t *)s->ptr + off;
+		iov[n].iov_len = (size_t)take;
+		n++;
+		len -= take;
+		off = 0;
+	}
+	return n;
+}

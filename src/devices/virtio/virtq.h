@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "kvm/mem.h"
 
@@ -195,5 +196,15 @@ size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst,
  */
 size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off,
 			 const void *src, size_t len);
+
+/*
+ * virtq_chain_iov: iovecs for bytes [@off, @off + @len) of the chain's
+ * readable (@writable false) or writable segments, at most @max of them, so
+ * devices can hand guest buffers straight to readv/writev-style calls.
+ * Returns the number filled (fewer bytes than @len when the chain is
+ * shorter), or -E2BIG when more than @max iovecs would be needed. Pure.
+ */
+int virtq_chain_iov(const struct virtq_chain *c, bool writable, uint64_t off, uint64_t len,
+		    struct iovec *iov, int max);
 
 #endif

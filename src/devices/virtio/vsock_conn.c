@@ -265,7 +265,7 @@ uint32_t vsock_conn_rx_data(struct vsock_conn *c, const struct virtq_chain *ch)
 		virtq_chain_write(ch, 0, &h, sizeof(h));
 		return VSOCK_HDR_SIZE;
 	}
-	k = vsock_chain_iov(ch, true, VSOCK_HDR_SIZE, max, iov, VIRTQ_MAX_SEGS);
+	k = virtq_chain_iov(ch, true, VSOCK_HDR_SIZE, max, iov, VIRTQ_MAX_SEGS);
 	if (k <= 0)
 		goto leave;
 	do {
@@ -367,7 +367,7 @@ static void vsock_conn_rw(struct vsock_conn *c, const struct vsock_hdr *h,
 	if (!c->tx.len) {
 		ssize_t n;
 
-		k = vsock_chain_iov(ch, false, VSOCK_HDR_SIZE, len, iov, VIRTQ_MAX_SEGS);
+		k = virtq_chain_iov(ch, false, VSOCK_HDR_SIZE, len, iov, VIRTQ_MAX_SEGS);
 		n = k > 0 ? vsock_unix_send(c->fd, iov, k) : 0;
 		if (n < 0 && errno != EAGAIN) {
 			metric_inc(M_vsock_tx_write_fails);

@@ -124,7 +124,6 @@ void vsock_unix_accept(struct vsock_dev *d);
 void vsock_unix_read_line(struct vsock_conn *c);
 int vsock_unix_connect(const char *uds_path, uint32_t port);
 ssize_t vsock_unix_send(int fd, const struct iovec *iov, int n);
-int vsock_chain_iov(const struct virtq_chain *ch, bool writable, uint64_t off, uint64_t len,
-		    struct iovec *iov, int max);
+
 
 #endif

@@ -141,32 +141,6 @@ ssize_t vsock_unix_send(int fd, const struct iovec *iov, int n)
 	return r;
 }
 
-int vsock_chain_iov(const struct virtq_chain *ch, bool writable, uint64_t off, uint64_t len,
-		    struct iovec *iov, int max)
-{
-	unsigned first = writable ? ch->nread : 0, end = writable ? ch->nseg : ch->nread;
-	int n = 0;
-
-	for (unsigned i = first; i < end && len; i++) {
-		const struct virtq_seg *s = &ch->seg[i];
-		uint64_t take;
-
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		if (n == max)
-			return -E2BIG;
-		take = s->len - off < len ? s->len - off : len;
-		iov[n].iov_base = (uint8_t *)s->ptr + off;
-		iov[n].iov_len = (size_t)take;
-		n++;
-		len -= take;
-		off = 0;
-	}
-	return n;
-}
-
 /* Stop accepting until fds are released (EMFILE would make the listener fire forever). */
 static void vsock_unix_pause(struct vsock_dev *d)
 {

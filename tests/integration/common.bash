@@ -1,4 +1,4 @@
-# lib.sh: shared helpers for ember's integration tests (sourced, not run).
+# common.bash: shared helpers for ember's integration tests (sourced, not run).
 #
 # A test sets T (its name) before sourcing, then reports with pass/fail/skip;
 # finish prints nothing more and exits non-zero if anything failed.
@@ -53,5 +53,23 @@ need_ember() {
 	if [ ! -w /dev/kvm ]; then
 		skip all "/dev/kvm is not usable here"
 		exit 0
+	fi
+}
+
+# need_qemu IMG: skip the whole test (exit 0) unless QEMU, the guest image @IMG, /dev/kvm and
+# python3 are all there. Sets QEMU (overridable from the environment).
+need_qemu() {
+	QEMU=${QEMU:-qemu-system-x86_64}
+	if ! command -v "$QEMU" >/dev/null; then
+		skip all "$QEMU not installed"; exit 0
+	fi
+	if [ ! -f "$1" ]; then
+		skip all "$1 missing (run make guest)"; exit 0
+	fi
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		skip all "/dev/kvm not usable"; exit 0
+	fi
+	if ! command -v python3 >/dev/null; then
+		skip all "python3 (for CRC-32) not installed"; exit 0
 	fi
 }
