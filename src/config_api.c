@@ -10,132 +10,142 @@
 /* ---- API bodies ----------------------------------------------------------- */
 
 /*
- * The public parsers share one shape: open the document, run the section
- * parser on its root object, close. Each section parser leaves its output
- * reset on failure.
+ * Every body parser has one shape: check the path id (if the route has one),
+ * open the document, run a section parser on its root object, close. The
+ * section parsers leave their output reset on failure.
  */
+typedef int (*cfg_root_fn)(const struct cfgj *j, const char *path_id, void *out);
+
+static int cfg_parse_root(const char *json, size_t len, const char *path_id, int has_id,
+			  cfg_root_fn fn, void *out, struct cfg_err *e)
+{
+	struct cfgj j;
+	int r = has_id ? cfg_path_id(path_id, e) : 0;
+
+	memset(&j, 0, sizeof(j));
+	if (r == 0)
+		r = cfgj_open(&j, json, len, e);
+	if (r == 0)
+		r = fn(&j, path_id, out);
+	cfgj_close(&j);
+	return r;
+}
+
+static int cfg_root_boot_source(const struct cfgj *j, const char *id, void *out)
+{
+	(void)id;
+	return cfg_boot_source_at(j, 0, out);
+}
+
+static int cfg_root_machine(const struct cfgj *j, const char *id, void *out)
+{
+	(void)id;
+	return cfg_machine_put_at(j, 0, out);
+}
+
+static int cfg_root_drive(const struct cfgj *j, const char *id, void *out)
+{
+	return cfg_drive_at(j, 0, id, out);
+}
+
+static int cfg_root_net(const struct cfgj *j, const char *id, void *out)
+{
+	return cfg_net_at(j, 0, id, out);
+}
+
+static int cfg_root_vsock(const struct cfgj *j, const char *id, void *out)
+{
+	(void)id;
+	return cfg_vsock_at(j, 0, out);
+}
+
+static int cfg_root_logger(const struct cfgj *j, const char *id, void *out)
+{
+	(void)id;
+	return cfg_logger_at(j, 0, out);
+}
+
+static int cfg_root_metrics(const struct cfgj *j, const char *id, void *out)
+{
+	(void)id;
+	return cfg_metrics_at(j, 0, out);
+}
+
 int cfg_parse_boot_source(struct boot_source_cfg *out, const char *json,
 			  size_t len, struct cfg_err *e)
 {
-	struct cfgj j;
-	int r;
-
 	memset(out, 0, sizeof(*out));
-	r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_boot_source_at(&j, 0, out);
-	cfgj_close(&j);
-	return r;
+	return cfg_parse_root(json, len, NULL, 0, cfg_root_boot_source, out, e);
 }
 
 int cfg_parse_machine(struct machine_cfg *out, const char *json, size_t len,
 		      struct cfg_err *e)
 {
-	struct cfgj j;
-	int r;
-
 	cfg_machine_defaults(out);
-	r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_machine_put_at(&j, 0, out);
-	cfgj_close(&j);
-	return r;
+	return cfg_parse_root(json, len, NULL, 0, cfg_root_machine, out, e);
+}
+
+struct cfg_machine_patch {
+	struct machine_cfg m;
+	int nset;
+};
+
+static int cfg_root_machine_patch(const struct cfgj *j, const char *id, void *out)
+{
+	struct cfg_machine_patch *p = out;
+
+	(void)id;
+	return cfg_machine_at(j, 0, &p->m, false, &p->nset);
 }
 
 int cfg_patch_machine(struct machine_cfg *inout, const char *json, size_t len,
 		      struct cfg_err *e)
 {
-	struct machine_cfg m = *inout;
-	struct cfgj j;
-	int r, nset = 0;
+	struct cfg_machine_patch p = { *inout, 0 };
+	int r = cfg_parse_root(json, len, NULL, 0, cfg_root_machine_patch, &p, e);
 
-	r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_machine_at(&j, 0, &m, false, &nset);
-	cfgj_close(&j);
 	if (r)
 		return r;
-	if (nset == 0)
+	if (p.nset == 0)
 		return cfg_seterr(e, "Empty PATCH request.");
-	*inout = m;
+	*inout = p.m;
 	return 0;
 }
 
 int cfg_parse_drive(struct drive_cfg *out, const char *path_id,
 		    const char *json, size_t len, struct cfg_err *e)
 {
-	struct cfgj j;
-	int r;
-
 	memset(out, 0, sizeof(*out));
-	memset(&j, 0, sizeof(j));
-	r = cfg_path_id(path_id, e);
-	if (r == 0)
-		r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_drive_at(&j, 0, path_id, out);
-	cfgj_close(&j);
-	return r;
+	return cfg_parse_root(json, len, path_id, 1, cfg_root_drive, out, e);
 }
 
 int cfg_parse_net(struct net_cfg *out, const char *path_id, const char *json,
 		  size_t len, struct cfg_err *e)
 {
-	struct cfgj j;
-	int r;
-
 	memset(out, 0, sizeof(*out));
-	memset(&j, 0, sizeof(j));
-	r = cfg_path_id(path_id, e);
-	if (r == 0)
-		r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_net_at(&j, 0, path_id, out);
-	cfgj_close(&j);
-	return r;
+	return cfg_parse_root(json, len, path_id, 1, cfg_root_net, out, e);
 }
 
 int cfg_parse_vsock(struct vsock_cfg *out, const char *json, size_t len,
 		    struct cfg_err *e)
 {
-	struct cfgj j;
-	int r;
-
 	memset(out, 0, sizeof(*out));
-	r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_vsock_at(&j, 0, out);
-	cfgj_close(&j);
-	return r;
+	return cfg_parse_root(json, len, NULL, 0, cfg_root_vsock, out, e);
 }
 
 int cfg_parse_logger(struct logger_cfg *out, const char *json, size_t len,
 		     struct cfg_err *e)
 {
-	struct cfgj j;
-	int r;
-
 	memset(out, 0, sizeof(*out));
 	out->level = LOG_LEVEL_INFO;
-	r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_logger_at(&j, 0, out);
-	cfgj_close(&j);
-	return r;
+	return cfg_parse_root(json, len, NULL, 0, cfg_root_logger, out, e);
 }
 
 int cfg_parse_metrics(struct metrics_cfg *out, const char *json, size_t len,
 		      struct cfg_err *e)
 {
-	struct cfgj j;
-	int r;
-
 	memset(out, 0, sizeof(*out));
-	r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_metrics_at(&j, 0, out);
-	cfgj_close(&j);
-	return r;
+	return cfg_parse_root(json, len, NULL, 0, cfg_root_metrics, out, e);
 }
 
 /* ---- post-boot PATCH bodies ---------------------------------------------- */
@@ -176,20 +186,18 @@ static int cfg_drive_patch_at(const struct cfgj *j, int i, const char *path_id,
 	return 0;
 }
 
+static int cfg_root_drive_patch(const struct cfgj *j, const char *id, void *out)
+{
+	return cfg_drive_patch_at(j, 0, id, out);
+}
+
 int cfg_parse_drive_patch(struct drive_patch *out, const char *path_id,
 			  const char *json, size_t len, struct cfg_err *e)
 {
-	struct cfgj j;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	memset(&j, 0, sizeof(j));
-	r = cfg_path_id(path_id, e);
-	if (r == 0)
-		r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_drive_patch_at(&j, 0, path_id, out);
-	cfgj_close(&j);
+	r = cfg_parse_root(json, len, path_id, 1, cfg_root_drive_patch, out, e);
 	if (r)
 		drive_patch_free(out);
 	return r;
@@ -221,20 +229,18 @@ static int cfg_net_patch_at(const struct cfgj *j, int i, const char *path_id,
 	return 0;
 }
 
+static int cfg_root_net_patch(const struct cfgj *j, const char *id, void *out)
+{
+	return cfg_net_patch_at(j, 0, id, out);
+}
+
 int cfg_parse_net_patch(struct net_patch *out, const char *path_id,
 			const char *json, size_t len, struct cfg_err *e)
 {
-	struct cfgj j;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	memset(&j, 0, sizeof(j));
-	r = cfg_path_id(path_id, e);
-	if (r == 0)
-		r = cfgj_open(&j, json, len, e);
-	if (r == 0)
-		r = cfg_net_patch_at(&j, 0, path_id, out);
-	cfgj_close(&j);
+	r = cfg_parse_root(json, len, path_id, 1, cfg_root_net_patch, out, e);
 	if (r)
 		memset(out, 0, sizeof(*out));
 	return r;
