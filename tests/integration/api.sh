@@ -4,8 +4,18 @@
 T=api
 . "$(dirname "$0")/common.bash"
 need_ember
-SWAGGER=${SWAGGER:-$(dirname "$0")/../../../shared/reference/firecracker-api-v1.16.1.yaml}
-[ -f "$SWAGGER" ] || SWAGGER=api/firecracker-api-v1.16.1.yaml
+# Firecracker's contract lives in shared/ beside the checkout (CI clones it there).
+if [ -z "${SWAGGER:-}" ]; then
+	d=$(cd "$(dirname "$0")/../.." && pwd)
+	while [ "$d" != / ] && [ ! -f "$d/shared/reference/firecracker-api-v1.16.1.yaml" ]; do
+		d=$(dirname "$d")
+	done
+	SWAGGER=$d/shared/reference/firecracker-api-v1.16.1.yaml
+fi
+if [ ! -f "$SWAGGER" ]; then
+	fail contract "Firecracker's Swagger file (shared/reference/firecracker-api-v1.16.1.yaml) not found beside the checkout; set SWAGGER"
+	finish
+fi
 if ! /usr/bin/python3 -c 'import yaml, jsonschema' 2>/dev/null; then
 	fail deps "python3-yaml and python3-jsonschema are needed (make deps-test installs them)"
 	finish
