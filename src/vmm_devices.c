@@ -1,0 +1,282 @@
+/* vmm_devices.c: virtio devices of a VM: checked when configured, created at InstanceStart. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "log.h"
+#include "metrics.h"
+#include "vmm.h"
+#include "vmm_int.h"
+
+/* PATCH semantics (as Firecracker): a bucket the update leaves out is kept. */
+static void vmm_merge_rate_limiter(struct rate_limiter_cfg *to, const struct rate_limiter_cfg *from)
+{
+	if (from->bandwidth.present)
+		to->bandwidth = from->bandwidth;
+	if (from->ops.present)
+		to->ops = from->ops;
+}
+
+int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e)
+{
+	uint64_t nsec;
+	int fd, r;
+
+	if (!d->path_on_host)
+		return vmm_err(e, -EINVAL, "Drive %s has no path_on_host.", d->drive_id);
+	r = vblk_open_backing(d->path_on_host, d->is_read_only, &fd, &nsec);
+	if (r)
+		return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
+			       d->path_on_host, strerror(-r));
+	/* Opened again at InstanceStart; here it proves the file is usable as asked. */
+	close(fd);
+	return config_set_drive(&v->cfg, d, e);
+}
+
+int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
+{
+	struct drive_cfg *d = NULL;
+	struct vblk *b = NULL;
+	uint64_t nsec;
+	int fd, r;
+
+	for (unsigned i = 0; i < v->cfg.ndrives; i++)
+		if (strcmp(v->cfg.drives[i].drive_id, p->drive_id) == 0)
+			d = &v->cfg.drives[i];
+	for (unsigned i = 0; i < v->nblk; i++)
+		if (strcmp(v->blk[i]->drive_id, p->drive_id) == 0)
+			b = v->blk[i];
+	if (!d || !b)
+		return vmm_err(e, -ENOENT, "Invalid block device ID: %s.", p->drive_id);
+	if (p->has_rate_limiter)
+		vmm_merge_rate_limiter(&d->rate_limiter, &p->rate_limiter);
+	if (!p->has_path_on_host)
+		return 0;
+	r = vblk_open_backing(p->path_on_host, d->is_read_only, &fd, &nsec);
+	if (r) {
+		metric_inc(M_block_update_fails);
+		return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
+			       p->path_on_host, strerror(-r));
+	}
+	vblk_swap_backing(b, fd, nsec);
+	free(d->path_on_host);
+	d->path_on_host = p->path_on_host;
+	p->path_on_host = NULL;
+	p->has_path_on_host = false;
+	LOG_INFO("Drive %s now backed by %s (%llu sectors)", d->drive_id, d->path_on_host,
+		 (unsigned long long)nsec);
+	return 0;
+}
+
+static int vmm_net_index(const struct vmm *v, const char *iface_id)
+{
+	for (unsigned i = 0; i < v->cfg.nnets; i++)
+		if (strcmp(v->cfg.nets[i].iface_id, iface_id) == 0)
+			return (int)i;
+	return -1;
+}
+
+int vmm_set_net(struct vmm *v, struct net_cfg *n, struct cfg_err *e)
+{
+	char id[CFG_ID_MAX + 1];
+	int old = vmm_net_index(v, n->iface_id), fd, r, i;
+
+	/* Replacing an interface releases its tap first: it may be the same one. */
+	if (old >= 0 && v->tap_fd[old] >= 0) {
+		close(v->tap_fd[old]);
+		v->tap_fd[old] = -1;
+	}
+	r = tap_open(n->host_dev_name, &fd, NULL, e->msg, sizeof(e->msg));
+	if (r)
+		return r;
+	snprintf(id, sizeof(id), "%s", n->iface_id);
+	r = config_set_net(&v->cfg, n, e);
+	if (r) {
+		close(fd);
+		return r;
+	}
+	i = vmm_net_index(v, id);
+	v->tap_fd[i] = fd;
+	return 0;
+}
+
+int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e)
+{
+	int i = vmm_net_index(v, p->iface_id);
+
+	if (i < 0)
+		return vmm_err(e, -ENOENT, "Invalid network interface ID: %s.", p->iface_id);
+	if (p->has_rx_rate_limiter)
+		vmm_merge_rate_limiter(&v->cfg.nets[i].rx_rate_limiter, &p->rx_rate_limiter);
+	if (p->has_tx_rate_limiter)
+		vmm_merge_rate_limiter(&v->cfg.nets[i].tx_rate_limiter, &p->tx_rate_limiter);
+	return 0;
+}
+
+int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct cfg_err *e)
+{
+	int fd, r;
+
+	/* A second PUT replaces the first: its own listener must not block the new bind. */
+	if (v->vsock_listen_fd >= 0) {
+		close(v->vsock_listen_fd);
+		v->vsock_listen_fd = -1;
+	}
+	r = vsock_listen(vs->uds_path, &fd, e->msg, sizeof(e->msg));
+	if (r)
+		return r;
+	vsock_free(&v->cfg.vsock);
+	v->cfg.vsock = *vs;
+	v->cfg.vsock.present = true;
+	memset(vs, 0, sizeof(*vs));
+	v->vsock_listen_fd = fd;
+	return 0;
+}
+
+/* Claim the next virtio-mmio slot and name it on the command line (compat guide). */
+static int vmm_next_slot(struct vmm *v, uint64_t *base, unsigned *irq)
+{
+	size_t n = strlen(v->dev_args);
+
+	if (v->next_slot >= LAYOUT_VIRTIO_MMIO_MAX)
+		return -ENOSPC;
+	*base = LAYOUT_VIRTIO_MMIO_START + (uint64_t)v->next_slot * LAYOUT_VIRTIO_MMIO_SIZE;
+	*irq = LAYOUT_VIRTIO_IRQ_BASE + v->next_slot;
+	v->next_slot++;
+	snprintf(v->dev_args + n, sizeof(v->dev_args) - n, " virtio_mmio.device=4K@0x%llx:%u",
+		 (unsigned long long)*base, *irq);
+	return 0;
+}
+
+int vmm_add_block_devices(struct vmm *v, struct cfg_err *e)
+{
+	for (unsigned i = 0; i < v->cfg.ndrives; i++) {
+		const struct drive_cfg *d = &v->cfg.drives[i];
+		uint64_t base, nsec;
+		unsigned irq;
+		size_t n = strlen(v->dev_args);
+		int fd, r;
+
+		if (d->is_root_device) {
+			if (d->partuuid)
+				snprintf(v->dev_args + n, sizeof(v->dev_args) - n,
+					 " root=PARTUUID=%s %s", d->partuuid,
+					 d->is_read_only ? "ro" : "rw");
+			else
+				snprintf(v->dev_args + n, sizeof(v->dev_args) - n,
+					 " root=/dev/vda %s", d->is_read_only ? "ro" : "rw");
+		}
+		if ((r = vblk_open_backing(d->path_on_host, d->is_read_only, &fd, &nsec)))
+			return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
+				       d->path_on_host, strerror(-r));
+		v->blk[i] = calloc(1, sizeof(*v->blk[i]));
+		if (!v->blk[i]) {
+			close(fd);
+			return vmm_err(e, -ENOMEM, "Out of memory for drive %s", d->drive_id);
+		}
+		v->nblk = i + 1;
+		if ((r = vmm_next_slot(v, &base, &irq))) {
+			close(fd);
+			return vmm_err(e, r, "Too many virtio devices");
+		}
+		if ((r = vblk_init(v->blk[i], d, fd, nsec, &v->vm, &v->mem, v->loop, base, irq)) ||
+		    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
+				 &v->blk[i]->t))) {
+			metric_inc(M_block_activate_fails);
+			return vmm_err(e, r, "Cannot create block device %s: %s", d->drive_id,
+				       strerror(-r));
+		}
+	}
+	return 0;
+}
+
+int vmm_add_net_devices(struct vmm *v, struct cfg_err *e)
+{
+	for (unsigned i = 0; i < v->cfg.nnets; i++) {
+		const struct net_cfg *n = &v->cfg.nets[i];
+		uint64_t base;
+		unsigned irq;
+		int fd = v->tap_fd[i], r;
+
+		if (fd < 0 && (r = tap_open(n->host_dev_name, &fd, NULL, e->msg, sizeof(e->msg))))
+			return r;
+		v->tap_fd[i] = -1;                  /* vnet_init takes it over */
+		v->net[i] = calloc(1, sizeof(*v->net[i]));
+		if (!v->net[i]) {
+			close(fd);
+			return vmm_err(e, -ENOMEM, "Out of memory for interface %s", n->iface_id);
+		}
+		v->nnet = i + 1;
+		if ((r = vmm_next_slot(v, &base, &irq))) {
+			close(fd);
+			return vmm_err(e, r, "Too many virtio devices");
+		}
+		if ((r = vnet_init(v->net[i], n, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
+		    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
+				 &v->net[i]->t)))
+			return vmm_err(e, r, "Cannot create network interface %s: %s", n->iface_id,
+				       strerror(-r));
+	}
+	return 0;
+}
+
+int vmm_add_vsock_device(struct vmm *v, struct cfg_err *e)
+{
+	uint64_t base;
+	unsigned irq;
+	int fd = v->vsock_listen_fd, r;
+
+	if (!v->cfg.vsock.present)
+		return 0;
+	if (fd < 0 && (r = vsock_listen(v->cfg.vsock.uds_path, &fd, e->msg, sizeof(e->msg))))
+		return r;
+	v->vsock_listen_fd = -1;                /* vsock_init takes it over, even on failure */
+	v->vsock = calloc(1, sizeof(*v->vsock));
+	if (!v->vsock) {
+		close(fd);
+		return vmm_err(e, -ENOMEM, "Out of memory for the vsock device");
+	}
+	if ((r = vmm_next_slot(v, &base, &irq))) {
+		close(fd);
+		return vmm_err(e, r, "Too many virtio devices");
+	}
+	if ((r = vsock_init(v->vsock, &v->cfg.vsock, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
+	    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
+			 &v->vsock->t)))
+		return vmm_err(e, r, "Cannot create the vsock device: %s", strerror(-r));
+	return 0;
+}
+
+void vmm_destroy_devices(struct vmm *v)
+{
+	for (unsigned i = 0; i < v->nblk; i++) {
+		if (v->blk[i])
+			vblk_destroy(v->blk[i]);
+		free(v->blk[i]);
+		v->blk[i] = NULL;
+	}
+	v->nblk = 0;
+	for (unsigned i = 0; i < v->nnet; i++) {
+		if (v->net[i])
+			vnet_destroy(v->net[i]);
+		free(v->net[i]);
+		v->net[i] = NULL;
+	}
+	v->nnet = 0;
+	if (v->vsock) {
+		vsock_destroy(v->vsock);
+		free(v->vsock);
+		v->vsock = NULL;
+	}
+	if (v->vsock_listen_fd > 0)
+		close(v->vsock_listen_fd);
+	v->vsock_listen_fd = -1;
+	for (unsigned i = 0; i < CFG_MAX_NETS; i++) {
+		if (v->tap_fd[i] > 0)
+			close(v->tap_fd[i]);
+		v->tap_fd[i] = -1;
+	}
+}

@@ -1,0 +1,18 @@
+/* vmm_int.h: what vmm.c and vmm_devices.c share, private to the VMM. */
+#ifndef EMBER_VMM_INT_H
+#define EMBER_VMM_INT_H
+
+#include "vmm.h"
+
+/* vmm_err: format @e's message and return @rc (a negative errno). */
+int vmm_err(struct cfg_err *e, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* vmm_add_*: create the configured virtio devices at InstanceStart (slots in this order). */
+int vmm_add_block_devices(struct vmm *v, struct cfg_err *e);
+int vmm_add_net_devices(struct vmm *v, struct cfg_err *e);
+int vmm_add_vsock_device(struct vmm *v, struct cfg_err *e);
+
+/* vmm_destroy_devices: tear down the virtio devices and the fds held for them. */
+void vmm_destroy_devices(struct vmm *v);
+
+#endif
