@@ -42,32 +42,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$TMP/echo.py" <<'PY'
-# UDP echo server: echo.py ADDR PORT COUNTFILE; on SIGTERM writes "<datagrams> <bytes>" and exits.
-import os, signal, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(0.1)
-stop = False
-def term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, term)
-open(sys.argv[3] + ".ready", "w").close()
-n = b = 0
-while not stop:
-    try:
-        d, a = s.recvfrom(65536)
-    except socket.timeout:
-        continue
-    n += 1
-    b += len(d)
-    s.sendto(d, a)
-with open(sys.argv[3] + ".tmp", "w") as f:
-    f.write("%d %d\n" % (n, b))
-os.rename(sys.argv[3] + ".tmp", sys.argv[3])
-PY
 
 cat >"$TMP/flood.py" <<'PY'
 # flood.py DST SECONDS: UDP datagrams of 64 bytes to DST:9 for SECONDS; prints how many went out.
@@ -109,7 +83,7 @@ mkns() {
 
 # start_echo N: the echo server in $NS; ECHO_PID, counts land in $TMP/echo-N.
 start_echo() {
-	ip netns exec "$NS" python3 "$TMP/echo.py" "$HOST_IP" "$PORT" "$TMP/echo-$1" &
+	ip netns exec "$NS" python3 "$(dirname "$0")/udp_echo.py" "$HOST_IP" "$PORT" "$TMP/echo-$1" &
 	ECHO_PID=$!
 	PIDS+=("$ECHO_PID")
 	for _ in $(seq 100); do [ -e "$TMP/echo-$1.ready" ] && return 0; sleep 0.05; done

@@ -36,32 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$tmp/echo.py" <<'PY'
-# UDP echo server: echo.py ADDR PORT COUNTFILE; on SIGTERM writes "<datagrams> <bytes>" and exits.
-import os, signal, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(0.1)
-stop = False
-def term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, term)
-open(sys.argv[3] + ".ready", "w").close()
-n = b = 0
-while not stop:
-    try:
-        d, a = s.recvfrom(65536)
-    except socket.timeout:
-        continue
-    n += 1
-    b += len(d)
-    s.sendto(d, a)
-with open(sys.argv[3] + ".tmp", "w") as f:
-    f.write("%d %d\n" % (n, b))
-os.rename(sys.argv[3] + ".tmp", sys.argv[3])
-PY
 
 # setup CASE: namespace ember-qtest-<pid>-CASE with tap0 = 172.16.0.1/30 and the echo server.
 setup() {
@@ -72,7 +46,7 @@ setup() {
 		ip netns exec "$NS" ip tuntap add dev tap0 mode tap &&
 		ip netns exec "$NS" ip addr add "$HOST_IP/30" dev tap0 &&
 		ip netns exec "$NS" ip link set tap0 up || return 1
-	ip netns exec "$NS" python3 "$tmp/echo.py" "$HOST_IP" "$PORT" "$tmp/echo-$1" &
+	ip netns exec "$NS" python3 "$(dirname "$0")/udp_echo.py" "$HOST_IP" "$PORT" "$tmp/echo-$1" &
 	ECHO_PID=$!
 	PIDS+=("$ECHO_PID")
 	for _ in $(seq 100); do [ -e "$tmp/echo-$1.ready" ] && return 0; sleep 0.05; done
