@@ -255,8 +255,7 @@ static void vblk_config_read(struct virtio_mmio *t, uint64_t off, uint8_t *data,
 	memcpy(cfg, &b->nsectors, 8);
 	memcpy(cfg + 8, &size_max, 4);
 	memcpy(cfg + 12, &seg_max, 4);
-	if (off < sizeof(cfg) && len <= sizeof(cfg) - off)
-		memcpy(data, cfg + off, len);
+	(void)virtio_mmio_config_window(cfg, sizeof(cfg), off, data, len);
 }
 
 static int vblk_activate(struct virtio_mmio *t)

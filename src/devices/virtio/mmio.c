@@ -51,6 +51,15 @@ static void vmmio_interrupt(struct virtio_mmio *t, uint32_t why)
 		LOG_RATELIMITED(LOG_LEVEL_ERROR, "%s: cannot raise IRQ %u", t->name, t->irq);
 }
 
+int virtio_mmio_config_window(const void *cfg, size_t size, uint64_t off, uint8_t *data,
+			      unsigned len)
+{
+	if (off >= size || len > size - off)
+		return -EINVAL;
+	memcpy(data, (const uint8_t *)cfg + off, len);
+	return 0;
+}
+
 int virtio_mmio_has_feature(const struct virtio_mmio *t, unsigned bit)
 {
 	return (t->driver_features >> bit) & 1;

@@ -99,6 +99,15 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, vo
 /* virtio_mmio_destroy: close the fds; safe on a zeroed object. */
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
+/*
+ * virtio_mmio_config_window: copy bytes [@off, @off + @len) of a device's
+ * configuration structure @cfg (@size bytes) into @data for a driver read.
+ * Returns 0, or -EINVAL (nothing copied) when the access is not wholly
+ * inside it. Pure; for config_read callbacks.
+ */
+int virtio_mmio_config_window(const void *cfg, size_t size, uint64_t off, uint8_t *data,
+			      unsigned len);
+
 /* virtio_mmio_has_feature: the driver accepted feature bit @bit. Lock held. */
 int virtio_mmio_has_feature(const struct virtio_mmio *t, unsigned bit);
 

@@ -578,9 +578,7 @@ static void vnet_config_read(struct virtio_mmio *t, uint64_t off, uint8_t *data,
 	uint8_t cfg[VNET_CFG_SIZE];
 
 	vnet_config(t->dev, cfg);
-	if (off < sizeof(cfg) && len <= sizeof(cfg) - off)
-		memcpy(data, cfg + off, len);
-	else
+	if (virtio_mmio_config_window(cfg, sizeof(cfg), off, data, len))
 		metric_inc(M_net_cfg_fails);
 }
 

@@ -395,9 +395,7 @@ void vsock_config_read(struct virtio_mmio *t, uint64_t off, uint8_t *data, unsig
 
 	/* 5.10.4: struct virtio_vsock_config { le64 guest_cid; }. */
 	memcpy(cfg, &d->guest_cid, sizeof(cfg));
-	if (off < sizeof(cfg) && len <= sizeof(cfg) - off)
-		memcpy(data, cfg + off, len);
-	else
+	if (virtio_mmio_config_window(cfg, sizeof(cfg), off, data, len))
 		metric_inc(M_vsock_cfg_fails);
 }
 
