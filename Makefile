@@ -15,7 +15,9 @@ FUZZ_CC ?= clang
 BUILD_PKGS := gcc make libc6-dev libseccomp-dev libcap-ng-dev libjsmn-dev liburing-dev
 TEST_PKGS  := clang libclang-rt-14-dev qemu-system-x86 lz4 python3 python3-yaml python3-jsonschema \
               socat curl iproute2 \
-              binutils cpio xz-utils
+              binutils cpio xz-utils $(LAB_PKGS)
+# The lab (tests/lab/lab.sh), for hosts without a working /dev/kvm.
+LAB_PKGS   := qemu-system-x86 busybox-static kmod cpio gzip
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wwrite-strings -Werror
@@ -50,7 +52,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
-.PHONY: all ember jailer guest unit fuzz-build fuzz test run deps deps-test clean
+.PHONY: all ember jailer guest unit fuzz-build fuzz test run deps deps-test deps-lab clean
 all: deps ember jailer guest
 
 ember: $(BUILD)/ember
@@ -115,8 +117,15 @@ $(BUILD)/ember-sctest: $(BUILD)/obj/src/main.o $(BUILD)/obj-sctest/seccomp_filte
 test: deps deps-test all unit fuzz-build $(BUILD)/ember-sctest
 	@BUILD=$(BUILD) tests/run.sh
 
+# Where /dev/kvm does not work (tests/lab/kvm-probe says why), the same command runs in the lab.
 run: all
-	$(BUILD)/ember --no-api --boot-timer --config-file config.example.json
+	@if why=$$(tests/lab/kvm-probe); then \
+	  $(BUILD)/ember --no-api --boot-timer --config-file config.example.json; \
+	else \
+	  echo "make run: $$why; booting through the lab (tests/lab/lab.sh, about a minute)"; \
+	  $(MAKE) -s deps-lab || exit 1; \
+	  EMBER_LAB_QUIET=1 tests/lab/lab.sh -- $(BUILD)/ember --no-api --boot-timer --config-file config.example.json; \
+	fi
 
 # Install what is missing when we can; otherwise say exactly what to install.
 define install_pkgs
@@ -142,6 +151,9 @@ deps:
 deps-test:
 	$(call install_pkgs,$(TEST_PKGS))
 
+deps-lab:
+	$(call install_pkgs,$(LAB_PKGS))
+
 clean:
 	rm -rf $(BUILD)
 
@@ -149,5 +161,12 @@ clean:
 
 # Benchmarks side by side with QEMU microvm (perf/README.md): perf/results/SUMMARY.md, CSVs, a chart.
 .PHONY: perf
+# Where /dev/kvm does not work, the whole benchmark (ember and QEMU alike) runs in the lab.
 perf: all
-	@BUILD=$(BUILD) perf/run.sh
+	@if why=$$(tests/lab/kvm-probe); then \
+	  BUILD=$(BUILD) perf/run.sh; \
+	else \
+	  echo "make perf: $$why; measuring in the lab (QEMU TCG with nested KVM)"; \
+	  $(MAKE) -s deps-lab && perf/deps.sh && \
+	  BUILD=$(BUILD) EMBER_PERF_HOST="lab (QEMU TCG, nested kvm_amd)" tests/lab/lab.sh -- perf/run.sh; \
+	fi

@@ -3,10 +3,19 @@
 #
 # Each test program (unit binary, fuzz smoke run, integration script) prints
 # "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>" lines. A program
-# that exits non-zero without printing a FAIL line counts as one failure.
+# that exits non-zero without printing a FAIL line counts as one failure, and so
+# does one that runs past EMBER_TEST_TIMEOUT seconds (default 900).
+#
+# Where the tests run: programs that need KVM (integration scripts that boot a VM,
+# unit tests marked "ember-test: needs-kvm") run directly where /dev/kvm works
+# (tests/lab/kvm-probe says), otherwise all of them inside one boot of the lab
+# (tests/lab/lab.sh). The others always run here.
 #
 #   tests/run.sh                run everything
-#   tests/run.sh PATTERN...     only programs whose path contains a PATTERN
+#   tests/run.sh PATTERN...     only programs whose name (unit/test_http, fuzz/fuzz_http,
+#                               integration/api) or path contains a PATTERN
+#   EMBER_LAB=1                 run the KVM programs in the lab even where /dev/kvm works
+#   EMBER_LAB=0                 never use the lab (without KVM those programs then fail)
 #   FUZZ_SMOKE_SECONDS=N        time per fuzz target (default 20)
 set -u
 cd "$(dirname "$0")/.."
@@ -16,24 +25,37 @@ LOGDIR=$BUILD/test-logs
 mkdir -p "$LOGDIR"
 pass=0 fail=0 skip=0
 failed_names=()
+INNER=0
+if [ "${1:-}" = --in-lab ]; then
+	INNER=1
+	shift
+fi
+PATTERNS=("$@")
 
 selected() {
-	local path=$1; shift
 	[ ${#PATTERNS[@]} -eq 0 ] && return 0
 	for p in "${PATTERNS[@]}"; do
-		case "$path" in *"$p"*) return 0 ;; esac
+		for s in "$@"; do
+			case "$s" in *"$p"*) return 0 ;; esac
+		done
 	done
 	return 1
 }
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 run_one() {
 	local name=$1; shift
 	local log="$LOGDIR/$(echo "$name" | tr '/ ' '__').log"
 	local start end rc p f s
-	start=$(date +%s.%N)
-	"$@" >"$log" 2>&1
+	start=$(now)
+	timeout -k 10 "${EMBER_TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1
 	rc=$?
-	end=$(date +%s.%N)
+	end=$(now)
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		echo "FAIL $name: still running after ${EMBER_TEST_TIMEOUT:-900} s, stopped (log: $log)" >>"$log"
+	fi
 	p=$(grep -c '^PASS ' "$log")
 	f=$(grep -c '^FAIL ' "$log")
 	s=$(grep -c '^SKIP ' "$log")
@@ -41,36 +63,121 @@ run_one() {
 		echo "FAIL $name: exited $rc without a FAIL line (log: $log)" >>"$log"
 		f=1
 	fi
+	if [ $((p + f + s)) -eq 0 ]; then
+		echo "FAIL $name: printed no PASS, FAIL or SKIP line (log: $log)" >>"$log"
+		f=1
+	fi
 	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 	grep -E '^(FAIL|SKIP) ' "$log" | sed "s|^|  [$name] |"
 	[ "$f" -gt 0 ] && failed_names+=("$name")
-	printf '%-44s %3d passed %3d failed %3d skipped  %5.1fs\n' "$name" "$p" "$f" "$s" \
-		"$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')"
+	printf '%-44s %3d passed %3d failed %3d skipped  %6.1fs\n' "$name" "$p" "$f" "$s" "$(secs "$start" "$end")"
 }
 
-PATTERNS=("$@")
-
+# The programs, each "kvm|host NAME COMMAND...", in the order they run.
+PROGS=()
+add() { PROGS+=("$*"); }
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
-	selected "$t" || continue
-	run_one "unit/$(basename "$t")" "$t"
+	n=$(basename "$t")
+	selected "unit/$n" "tests/unit/$n.c" || continue
+	where=host
+	grep -q 'ember-test: needs-kvm' "tests/unit/$n.c" 2>/dev/null && where=kvm
+	add "$where unit/$n $t"
 done
-
 for t in "$BUILD"/fuzz/fuzz_*; do
 	[ -x "$t" ] || continue
-	selected "$t" || continue
-	run_one "fuzz/$(basename "$t")" tests/fuzz/smoke.sh "$t" "${FUZZ_SMOKE_SECONDS:-20}"
+	n=$(basename "$t")
+	selected "fuzz/$n" "tests/fuzz/$n.c" || continue
+	add "host fuzz/$n tests/fuzz/smoke.sh $t ${FUZZ_SMOKE_SECONDS:-20}"
 done
-
 for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
-	selected "$t" || continue
-	run_one "integration/$(basename "$t" .sh)" bash "$t"
+	n=integration/$(basename "$t" .sh)
+	selected "$n" "$t" || continue
+	where=host
+	grep -qE '^need_(ember|qemu)|ember-test: needs-kvm' "$t" && where=kvm
+	add "$where $n bash $t"
 done
 
+# Where the KVM programs run.
+nkvm=0
+for e in "${PROGS[@]}"; do [ "${e%% *}" = kvm ] && nkvm=$((nkvm + 1)); done
+WHERE=direct
+REASON=
+if [ "$INNER" -eq 0 ] && [ "$nkvm" -gt 0 ]; then
+	REASON=$(tests/lab/kvm-probe 2>&1)
+	probe=$?
+	case "${EMBER_LAB:-auto}" in
+	1) WHERE=lab; REASON="EMBER_LAB=1" ;;
+	0) WHERE=direct ;;
+	*) [ "$probe" -eq 0 ] || WHERE=lab ;;
+	esac
+	if [ "$WHERE" = lab ]; then
+		echo "KVM programs ($nkvm) run in the lab: $REASON"
+	else
+		echo "KVM programs ($nkvm) run directly: $REASON"
+	fi
+fi
+
+part_start=$(now)
+part=
+part_times=()
+new_part() {
+	local t
+	t=$(now)
+	[ -n "$part" ] && part_times+=("$part $(secs "$part_start" "$t")s")
+	part=$1
+	part_start=$t
+}
+
+for e in "${PROGS[@]}"; do
+	read -r where name cmd <<<"$e"
+	[ "$INNER" -eq 1 ] && [ "$where" != kvm ] && continue
+	[ "$WHERE" = lab ] && [ "$where" = kvm ] && continue
+	[ "${part}" = "${name%%/*}" ] || new_part "${name%%/*}"
+	# shellcheck disable=SC2086
+	run_one "$name" $cmd
+done
+
+if [ "$WHERE" = lab ]; then
+	new_part "lab"
+	echo "--- the KVM programs, inside one lab boot (tests/lab/lab.sh) ---"
+	lablog=$LOGDIR/lab.log
+	tests/lab/lab.sh --timeout "${EMBER_LAB_TIMEOUT:-4800}" -- tests/run.sh --in-lab "${PATTERNS[@]}" 2>&1 |
+		tee "$lablog" | grep --line-buffered -v '^LAB-TOTALS '
+	rc=${PIPESTATUS[0]}
+	tot=$(sed -n 's/^LAB-TOTALS //p' "$lablog" | tail -n1)
+	if [ -n "$tot" ]; then
+		read -r lp lf ls lnames <<<"$tot"
+		pass=$((pass + lp)); fail=$((fail + lf)); skip=$((skip + ls))
+		[ -n "$lnames" ] && failed_names+=($lnames)
+	fi
+	if [ -z "$tot" ] || { [ "$rc" -ne 0 ] && [ "${lf:-0}" -eq 0 ]; }; then
+		echo "FAIL lab: the lab run ended with status $rc before reporting (log: $lablog)"
+		fail=$((fail + 1))
+		failed_names+=(lab)
+	fi
+fi
+new_part end
+
+if [ "$INNER" -eq 1 ]; then
+	echo "LAB-TOTALS $pass $fail $skip ${failed_names[*]}"
+	[ "$fail" -eq 0 ]
+	exit
+fi
+
 echo
+echo "time per part: ${part_times[*]}"
+case "$WHERE" in
+lab) echo "KVM programs ran in the lab (QEMU TCG with nested KVM)" ;;
+*) [ "$nkvm" -gt 0 ] && echo "KVM programs ran directly on this host's /dev/kvm" ;;
+esac
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed programs (logs in $LOGDIR): ${failed_names[*]}"
+fi
+if [ ${#PROGS[@]} -eq 0 ]; then
+	echo "no test program matches: ${PATTERNS[*]}"
+	fail=$((fail + 1))
 fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

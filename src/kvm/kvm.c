@@ -101,8 +101,25 @@ int kvm_vm_create(struct kvm_vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+/* Delete slots [0, n): KVM deletes a slot given a zero size. */
+static void kvm_vm_drop_slots(struct kvm_vm *vm, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct kvm_userspace_memory_region slot = { .slot = i };
+
+		(void)ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+	}
+}
+
 int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen)
 {
+	/*
+	 * KVM refuses to resize or move an existing slot (EINVAL): a VM that already has
+	 * memory loses it first, and a registration that fails halfway is undone, so
+	 * the next attempt, with another size, starts from no slots at all.
+	 */
+	kvm_vm_drop_slots(vm, vm->nslots);
+	vm->nslots = 0;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		struct kvm_userspace_memory_region slot = {
 			.slot = i,
@@ -110,8 +127,16 @@ int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, char *err,
 			.memory_size = mem->region[i].size,
 			.userspace_addr = (uint64_t)(uintptr_t)mem->region[i].host,
 		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			return kvm_fail(err, errlen, "KVM_SET_USER_MEMORY_REGION");
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+			int r = kvm_fail(err, errlen, "KVM_SET_USER_MEMORY_REGION");
+
+			snprintf(err, errlen, "KVM refused guest memory [%#llx, +%llu MiB): %s",
+				 (unsigned long long)slot.guest_phys_addr,
+				 (unsigned long long)(slot.memory_size >> 20), strerror(-r));
+			kvm_vm_drop_slots(vm, i);
+			return r;
+		}
+		vm->nslots = i + 1;
 	}
 	return 0;
 }

@@ -15,6 +15,7 @@ struct kvm_vm {
 	int vcpu_mmap_size;
 	unsigned max_vcpus;
 	struct kvm_cpuid2 *cpuid;    /* KVM_GET_SUPPORTED_CPUID, malloc()ed */
+	unsigned nslots;             /* memory slots [0, nslots) registered */
 };
 
 /*

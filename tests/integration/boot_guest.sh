@@ -4,7 +4,8 @@
 # Each case checks: every probe PASSes (boot, e820 in Firecracker's exact layout,
 # command line CRC, initrd CRC, serial, MP table with every AP started), the
 # guest saw exactly the command line ember was meant to build, ember exits 0
-# on the guest's i8042 reset, and the whole run takes under a second.
+# on the guest's i8042 reset. Speed is measured in perf/, not here: the time of each
+# run is reported, never asserted.
 T=boot_guest
 . "$(dirname "$0")/common.bash"
 need_ember
@@ -21,14 +22,7 @@ boot_case() {
 	args=$(with_crc "$pre")
 	want="CMDLINE $args pci=off"
 	mkconfig "$TMP/$name.json" "$GUEST_DIR/$img" "$args" "$cpus" "$mem" "$TMP/initrd"
-	run_ember "$out" 20 --no-api --config-file "$TMP/$name.json"
-	# Wall time on a shared host is noisy: a slow run is retried, the best of three counts.
-	local times=$MS tries=1
-	while [ "$RC" -eq 0 ] && [ "$MS" -ge 1000 ] && [ "$tries" -lt 3 ]; do
-		run_ember "$out" 20 --no-api --config-file "$TMP/$name.json"
-		times="$times,$MS"
-		tries=$((tries + 1))
-	done
+	run_ember "$out" 120 --no-api --config-file "$TMP/$name.json"
 	if [ "$RC" -ne 0 ]; then
 		fail "$name" "ember exited $RC: $(grep -E 'FAIL|EXCEPTION|ERROR|Cannot' "$out" | head -3 | tr '\n' ' ')"
 	elif ! grep -q "^PROBE DONE pass=6 fail=0" "$out"; then
@@ -37,10 +31,8 @@ boot_case() {
 		fail "$name" "guest command line differs: $(grep '^CMDLINE' "$out")"
 	elif ! grep -q "GUEST entry=$entry" "$out"; then
 		fail "$name" "wrong entry path: $(grep '^GUEST' "$out")"
-	elif [ "$MS" -ge 1000 ]; then
-		fail "$name" "took ${times} ms in $tries runs (limit 1000)"
 	else
-		[ "$tries" -gt 1 ] && pass "$name" "${MS} ms (best of runs: $times ms)" || pass "$name" "${MS} ms"
+		pass "$name" "${MS} ms"
 	fi
 }
 

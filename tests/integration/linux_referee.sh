@@ -22,6 +22,7 @@
 #
 # Environment: BUILD (default build); LINUX_REFEREE_CASES (space-separated subset
 # of the case names); LINUX_REFEREE_TIMEOUT_VMLINUX / _BZIMAGE (seconds per boot).
+# ember-test: needs-kvm
 set -u
 cd "$(dirname "$0")/../.."
 

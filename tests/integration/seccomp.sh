@@ -10,7 +10,7 @@ mkconfig "$TMP/vm.json" "$GUEST_DIR/guest.elf" "console=ttyS0 probe=boot" 2 64
 
 # 1. The test build makes a forbidden call (getppid) right after a thread kind installs its list.
 for kind in vcpu vmm; do
-	EMBER_SECCOMP_SELFTEST=$kind timeout 20 "$SCTEST" --no-api --config-file "$TMP/vm.json" \
+	EMBER_SECCOMP_SELFTEST=$kind timeout -k 5 20 "$SCTEST" --no-api --config-file "$TMP/vm.json" \
 		</dev/null >"$TMP/$kind.out" 2>&1
 	rc=$?
 	if [ "$rc" -eq 148 ] && grep -q "forbidden system call 110" "$TMP/$kind.out"; then
@@ -19,18 +19,18 @@ for kind in vcpu vmm; do
 		fail "$kind-enforced" "exit $rc: $(tail -2 "$TMP/$kind.out" | tr '\n' ' ')"
 	fi
 done
-EMBER_SECCOMP_SELFTEST=api timeout 20 "$SCTEST" --api-sock "$TMP/a.sock" </dev/null >"$TMP/api.out" 2>&1
+EMBER_SECCOMP_SELFTEST=api timeout -k 5 20 "$SCTEST" --api-sock "$TMP/a.sock" </dev/null >"$TMP/api.out" 2>&1
 rc=$?
 [ "$rc" -eq 148 ] && grep -q "forbidden system call 110" "$TMP/api.out" && pass api-enforced ||
 	fail api-enforced "exit $rc: $(tail -2 "$TMP/api.out" | tr '\n' ' ')"
 # The same binary without the trigger boots normally: the lists suffice for real work.
-timeout 20 "$SCTEST" --no-api --config-file "$TMP/vm.json" </dev/null >"$TMP/ok.out" 2>&1
+timeout -k 5 20 "$SCTEST" --no-api --config-file "$TMP/vm.json" </dev/null >"$TMP/ok.out" 2>&1
 rc=$?
 [ "$rc" -eq 0 ] && grep -q "PROBE DONE pass=1 fail=0" "$TMP/ok.out" && pass lists-suffice ||
 	fail lists-suffice "exit $rc"
 
 # 2. --no-seccomp: no filter, so the trigger call is harmless.
-EMBER_SECCOMP_SELFTEST=vcpu timeout 20 "$SCTEST" --no-seccomp --no-api --config-file "$TMP/vm.json" \
+EMBER_SECCOMP_SELFTEST=vcpu timeout -k 5 20 "$SCTEST" --no-seccomp --no-api --config-file "$TMP/vm.json" \
 	</dev/null >"$TMP/off.out" 2>&1
 rc=$?
 [ "$rc" -eq 0 ] && pass no-seccomp || fail no-seccomp "exit $rc"
@@ -42,7 +42,7 @@ cat >"$TMP/permissive.json" <<JSON
 JSON
 run_ember "$TMP/p.out" 20 --seccomp-filter "$TMP/permissive.json" --no-api --config-file "$TMP/vm.json"
 [ "$RC" -eq 0 ] && pass custom-policy-boots || fail custom-policy-boots "exit $RC: $(tail -1 "$TMP/p.out")"
-EMBER_SECCOMP_SELFTEST=vcpu timeout 20 "$SCTEST" --seccomp-filter "$TMP/permissive.json" --no-api \
+EMBER_SECCOMP_SELFTEST=vcpu timeout -k 5 20 "$SCTEST" --seccomp-filter "$TMP/permissive.json" --no-api \
 	--config-file "$TMP/vm.json" </dev/null >"$TMP/p2.out" 2>&1
 rc=$?
 [ "$rc" -eq 148 ] && pass custom-policy-enforced || fail custom-policy-enforced "exit $rc"

@@ -612,8 +612,9 @@ int main(void)
 	D.ok = kvm_vm_create(&D.vm, err, sizeof(err)) == 0 && gmem_init(&D.mem, RAM_SIZE) == 0;
 	RUN(test_tx_hdr);
 	if (!D.ok) {
-		printf("SKIP test_net_device: no usable /dev/kvm (%s)\n", err);
-		return check_summary();
+		/* ember-test: needs-kvm (tests/run.sh runs this program where KVM works) */
+		printf("FAIL test_net_device: no usable /dev/kvm (%s)\n", err);
+		return 1;
 	}
 	RUN(test_config_space);
 	RUN(test_tx_good);

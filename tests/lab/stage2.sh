@@ -1,0 +1,72 @@
+#!/bin/bash
+# The lab's second stage, PID 1 on the host's root (read-only 9p under a tmpfs overlay):
+# set the machine up as a host that has /dev/kvm, run the job lab.sh wrote, record its
+# exit status in the job directory and power off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+JOB= VER= SRC=
+for a in $(cat /proc/cmdline); do
+	case "$a" in
+	lab.src=*) SRC=${a#lab.src=} ;;
+	lab.job=*) JOB=${a#lab.job=} ;;
+	lab.ver=*) VER=${a#lab.ver=} ;;
+	esac
+done
+
+off() {
+	sync
+	busybox poweroff -f 2>/dev/null
+	echo o >/proc/sysrq-trigger
+	sleep 10
+}
+fail() {
+	echo "lab: error in the lab: $*" | tee /dev/ttyS1
+	echo "lab-error:$*" >"$JOB/rc"
+	off
+}
+
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/netns /var/run 2>/dev/null
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+[ -e /dev/stdin ] || { ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr; }
+
+# cgroups as on a hybrid host: v1 controllers, the v2 hierarchy at unified/.
+mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
+for c in cpu cpuacct cpuset memory devices freezer blkio pids; do
+	mkdir -p /sys/fs/cgroup/$c
+	mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c || echo "lab: note: cgroup v1 $c not mounted"
+done
+mkdir -p /sys/fs/cgroup/systemd /sys/fs/cgroup/unified
+mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+
+# The lab kernel's modules, from the cache lab.sh filled (depmod already ran there).
+MODS=$(dirname "$JOB")/kernel/root/lib/modules/$VER
+[ -d "$MODS" ] || fail "modules for $VER not found at $MODS"
+mkdir -p /lib/modules/"$VER"
+mount --bind "$MODS" /lib/modules/"$VER" || fail "cannot bind-mount $MODS"
+modprobe kvm_amd || fail "modprobe kvm_amd failed: no /dev/kvm in the lab"
+[ -c /dev/kvm ] || fail "kvm_amd loaded but /dev/kvm is missing"
+for m in tun veth bridge loop vhost_vsock vsock_loopback; do
+	modprobe "$m" 2>/dev/null || echo "lab: note: module $m not loaded"
+done
+
+hostname ember-lab
+ip link set lo up || echo "lab: note: loopback not up"
+ulimit -n 65536 2>/dev/null
+
+if grep -qw lab.mode=shell /proc/cmdline; then
+	setsid -c bash "$JOB/cmd.sh" </dev/console >/dev/console 2>&1
+	rc=$?
+else
+	# The job's output goes to the second UART, which lab.sh streams; the kernel's
+	# console (the first) goes to a log file.
+	stty -F /dev/ttyS1 raw -echo 115200 2>/dev/null
+	bash "$JOB/cmd.sh" </dev/null >/dev/ttyS1 2>&1
+	rc=$?
+fi
+echo "$rc" >"$JOB/rc"
+off
