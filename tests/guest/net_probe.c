@@ -9,8 +9,8 @@
 #include "probe.h"
 #include "user.h"
 
-#define NET_PING_TIMEOUT_US 1000000
-#define NET_UDP_TIMEOUT_US  1000000
+#define NET_PING_TIMEOUT_US 5000000   /* a bound for a lost reply, not a speed check */
+#define NET_UDP_TIMEOUT_US  5000000
 #define NET_GUEST_PORT      40000
 #define NET_BURST_PORT      40001
 #define NET_BURST_BATCH     32
