@@ -143,7 +143,7 @@ if [ "$WHERE" = lab ]; then
 	new_part "lab"
 	echo "--- the KVM programs, inside one lab boot (tests/lab/lab.sh) ---"
 	lablog=$LOGDIR/lab.log
-	tests/lab/lab.sh --timeout "${EMBER_LAB_TIMEOUT:-4800}" -- tests/run.sh --in-lab "${PATTERNS[@]}" 2>&1 |
+	tests/lab/lab.sh --timeout "${EMBER_LAB_TIMEOUT:-3600}" -- tests/run.sh --in-lab "${PATTERNS[@]}" 2>&1 |
 		tee "$lablog" | grep --line-buffered -v '^LAB-TOTALS '
 	rc=${PIPESTATUS[0]}
 	tot=$(sed -n 's/^LAB-TOTALS //p' "$lablog" | tail -n1)
