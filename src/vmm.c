@@ -183,7 +183,14 @@ static void vmm_request_stop(void *opaque, enum vcpu_stop why)
 
 static void vmm_kbd_reset(void *opaque)
 {
-	LOG_INFO("Guest requested a reset through the i8042");
+	LOG_INFO("Guest reset: it pulsed the i8042 reset line");
+	vmm_request_stop(opaque, VCPU_STOP_RESET);
+}
+
+/* ACPI soft off ends ember as a reset does (exit 0), but says so. */
+static void vmm_acpi_poweroff(void *opaque)
+{
+	LOG_INFO("Guest powered off: it entered ACPI S5 through the sleep control register");
 	vmm_request_stop(opaque, VCPU_STOP_RESET);
 }
 
@@ -251,6 +258,7 @@ static void vmm_on_rx_space(void *opaque, uint32_t events)
 /*
  * CPUs and interrupt controllers, described twice: the MP table for kernels
  * with an MP parser, ACPI for those without one (Debian's cloud kernel).
+ * The DSDT adds the legacy devices and the virtio-mmio slots claimed so far.
  * Both live in the reserved area below 0xe0000; the RSDP sits at 0xe0000.
  */
 static int vmm_write_cpu_tables(struct vmm *v, struct boot_zero_page_args *za)
@@ -267,7 +275,7 @@ static int vmm_write_cpu_tables(struct vmm *v, struct boot_zero_page_args *za)
 		return n;
 	n = (n + 15) & ~15;
 	r = acpi_build(p + n, area - (uint64_t)n, LAYOUT_MPTABLE_START + (uint64_t)n, rsdp,
-		       v->nvcpus);
+		       v->nvcpus, v->slots, v->next_slot);
 	if (r < 0)
 		return r;
 	za->rsdp_gpa = LAYOUT_RSDP_START;
@@ -347,11 +355,13 @@ static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
 	if ((r = serial_init(&v->serial, v->opts.console_fd_out, vmm_serial_irq, v)) ||
 	    (r = i8042_init(&v->i8042, vmm_kbd_irq, vmm_kbd_reset, v)))
 		return vmm_err(e, r, "Cannot create the legacy devices: %s", strerror(-r));
+	acpi_pm_init(&v->acpi_pm, vmm_acpi_poweroff, v);
 	v->serial.rx_space = vmm_serial_rx_space;
 	v->serial.rx_opaque = v;
 	if ((r = bus_add(&v->pio, LAYOUT_COM1_PORT, 8, &serial_bus_ops, &v->serial)) ||
 	    (r = bus_add(&v->pio, LAYOUT_I8042_DATA_PORT, 1, &i8042_data_ops, &v->i8042)) ||
-	    (r = bus_add(&v->pio, LAYOUT_I8042_CMD_PORT, 1, &i8042_cmd_ops, &v->i8042)))
+	    (r = bus_add(&v->pio, LAYOUT_I8042_CMD_PORT, 1, &i8042_cmd_ops, &v->i8042)) ||
+	    (r = bus_add(&v->pio, LAYOUT_ACPI_SLEEP_PORT, 1, &acpi_pm_ops, &v->acpi_pm)))
 		return vmm_err(e, r, "Cannot register the legacy devices");
 	if (v->opts.boot_timer &&
 	    (r = bus_add(&v->mmio, LAYOUT_BOOT_TIMER_START, LAYOUT_BOOT_TIMER_SIZE,
@@ -430,8 +440,11 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct cfg_err *e)
 	if (r)
 		return vmm_err(e, r, "Cannot allocate %llu MiB of guest memory: %s",
 			       (unsigned long long)v->cfg.machine.mem_size_mib, strerror(-r));
-	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e->msg, sizeof(e->msg))))
+	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e->msg, sizeof(e->msg)))) {
+		/* No slot is left registered: drop the RAM too, the next size starts clean. */
+		gmem_destroy(&v->mem);
 		return r;
+	}
 	v->mem_ready = want;
 	return 0;
 }

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <termios.h>
 
+#include "arch/x86/acpi.h"
 #include "config.h"
+#include "devices/acpi_pm.h"
 #include "devices/boottimer.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
@@ -69,8 +71,10 @@ struct vmm {
 	struct vsock_dev *vsock;            /* NULL: none */
 	int vsock_listen_fd;                /* bound at configuration time, -1: none */
 	unsigned next_slot;                 /* next virtio-mmio slot / IRQ */
+	struct acpi_mmio_dev slots[LAYOUT_VIRTIO_MMIO_MAX]; /* [0, next_slot): for the DSDT */
 	struct serial serial;
 	struct i8042 i8042;
+	struct acpi_pm acpi_pm;
 	struct boottimer boottimer;
 
 	struct evloop *loop;      /* borrowed: the event loop devices register with */

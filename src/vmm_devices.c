@@ -136,7 +136,11 @@ int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct cfg_err *e)
 	return 0;
 }
 
-/* Claim the next virtio-mmio slot and name it on the command line (compat guide). */
+/*
+ * Claim the next virtio-mmio slot, name it on the command line (compat guide:
+ * kernels with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES) and keep it for the DSDT
+ * (kernels that find virtio-mmio devices through ACPI only, like Debian's).
+ */
 static int vmm_next_slot(struct vmm *v, uint64_t *base, unsigned *irq)
 {
 	size_t n = strlen(v->dev_args);
@@ -145,6 +149,9 @@ static int vmm_next_slot(struct vmm *v, uint64_t *base, unsigned *irq)
 		return -ENOSPC;
 	*base = LAYOUT_VIRTIO_MMIO_START + (uint64_t)v->next_slot * LAYOUT_VIRTIO_MMIO_SIZE;
 	*irq = LAYOUT_VIRTIO_IRQ_BASE + v->next_slot;
+	v->slots[v->next_slot].base = *base;
+	v->slots[v->next_slot].size = LAYOUT_VIRTIO_MMIO_SIZE;
+	v->slots[v->next_slot].gsi = *irq;
 	v->next_slot++;
 	snprintf(v->dev_args + n, sizeof(v->dev_args) - n, " virtio_mmio.device=4K@0x%llx:%u",
 		 (unsigned long long)*base, *irq);

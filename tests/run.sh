@@ -140,6 +140,18 @@ for e in "${PROGS[@]}"; do
 done
 
 if [ "$WHERE" = lab ]; then
+	# What the lab cannot fetch itself (it has no network) is fetched here first.
+	new_part "prepare"
+	for e in "${PROGS[@]}"; do
+		read -r where name cmd <<<"$e"
+		[ "$where" = kvm ] && [ "${name%%/*}" = integration ] || continue
+		script=${cmd#bash }
+		grep -q 'ember-test: prepare' "$script" 2>/dev/null || continue
+		plog="$LOGDIR/$(echo "$name" | tr '/ ' '__').prepare.log"
+		if ! timeout -k 10 1200 bash "$script" prepare >"$plog" 2>&1; then
+			echo "  [$name] prepare failed (log: $plog): $(tail -n1 "$plog")"
+		fi
+	done
 	new_part "lab"
 	echo "--- the KVM programs, inside one lab boot (tests/lab/lab.sh) ---"
 	lablog=$LOGDIR/lab.log

@@ -81,6 +81,13 @@ fetch() {
 	fi
 	echo "# kernel $dir: $(cat "$dir/package")"
 }
+# "prepare" (tests/run.sh, on the host before the lab, which has no network): fetch only.
+# ember-test: prepare
+if [ "${1:-}" = prepare ]; then
+	fetch "$VMLINUX_FLAVOUR" "$VMLINUX_DIR"
+	fetch "$BZIMAGE_FLAVOUR" "$BZIMAGE_DIR"
+	exit 0
+fi
 need_vmlinux=no need_bzimage=no
 case " $CASES " in *" vmlinux-"*) need_vmlinux=yes ;; esac
 case " $CASES " in *" bzimage-"*) need_bzimage=yes ;; esac

@@ -315,7 +315,7 @@ static void check_acpi(unsigned ncpus)
 	const uint64_t base = 0x9fe00;
 	const uint8_t *xsdt, *fadt, *madt, *dsdt, *p, *end;
 	unsigned lapics = 0, ioapics = 0, nmis = 0;
-	int n = acpi_build(tables, sizeof(tables), base, rsdp, ncpus);
+	int n = acpi_build(tables, sizeof(tables), base, rsdp, ncpus, NULL, 0);
 
 	CHECK(n > 0);
 	if (n <= 0)
@@ -367,10 +367,11 @@ static void test_acpi(void)
 	check_acpi(1);
 	check_acpi(4);
 	check_acpi(LAYOUT_MAX_VCPUS);
-	CHECK_EQ_I(acpi_build(small, sizeof(small), 0x9fe00, rsdp, 1), -E2BIG);
-	CHECK_EQ_I(acpi_build(small, sizeof(small), 0x9fe00, rsdp, 0), -EINVAL);
+	CHECK_EQ_I(acpi_build(small, sizeof(small), 0x9fe00, rsdp, 1, NULL, 0), -E2BIG);
+	CHECK_EQ_I(acpi_build(small, sizeof(small), 0x9fe00, rsdp, 0, NULL, 0), -EINVAL);
 	/* Everything fits in the reserved area next to a full MP table. */
-	CHECK(mptable_size(LAYOUT_MAX_VCPUS) + 16 + acpi_tables_size(LAYOUT_MAX_VCPUS) <=
+	CHECK(mptable_size(LAYOUT_MAX_VCPUS) + 16 +
+	      acpi_tables_size(LAYOUT_MAX_VCPUS, ACPI_MAX_MMIO_DEVS) <=
 	      LAYOUT_RESERVED_END - LAYOUT_MPTABLE_START);
 }
 

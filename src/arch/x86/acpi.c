@@ -1,16 +1,18 @@
-/* acpi.c: the ACPI 6.x tables a Linux guest needs to find its CPUs and interrupt controllers. */
+/* acpi.c: the ACPI 6.x tables that tell a Linux guest its CPUs, interrupt controllers, devices. */
 #include "arch/x86/acpi.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
 
 #define ACPI_HDR_SIZE   36
 #define XSDT_ENTRIES    2                   /* FADT, MADT */
 #define XSDT_SIZE       (ACPI_HDR_SIZE + 8 * XSDT_ENTRIES)
 #define FADT_SIZE       276                 /* ACPI 6.x FADT */
-#define DSDT_SIZE       ACPI_HDR_SIZE       /* no AML: devices come from the command line */
+#define DSDT_AML_MAX    4096                /* AML for ACPI_MAX_MMIO_DEVS devices fits */
 #define MADT_FIXED      (ACPI_HDR_SIZE + 8)
 #define MADT_LAPIC_SIZE 8
 #define MADT_IOAPIC_SIZE 12
@@ -22,11 +24,17 @@
 #define FADT_FLAGS           112
 #define FADT_MINOR_VERSION   131
 #define FADT_X_DSDT          140
+#define FADT_SLEEP_CONTROL   244
+#define FADT_SLEEP_STATUS    256
 #define FADT_HYPERVISOR_ID   268
 #define IAPC_8042            (1u << 1)
 #define IAPC_NO_VGA          (1u << 2)
 #define IAPC_NO_CMOS_RTC     (1u << 5)
 #define FADT_HW_REDUCED_ACPI (1u << 20)
+
+/* Generic Address Structure (5.2.3.2). */
+#define GAS_SPACE_IO         1
+#define GAS_ACCESS_BYTE      1
 
 /* MADT (ACPI 6.5, 5.2.12). */
 #define MADT_PCAT_COMPAT     1u
@@ -57,10 +65,95 @@ static size_t acpi_align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-size_t acpi_tables_size(unsigned ncpus)
+/*
+ * The DSDT's AML: \_SB_ with COM1, the i8042 and one device per virtio-mmio
+ * slot, then \_S5. Legacy IRQs are described because a hardware-reduced
+ * platform has no 8259: without _CRS Linux does not know that ISA IRQs 1
+ * and 4 are edge-triggered, active high. Returns the AML length or -E2BIG.
+ */
+static int acpi_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_mmio_dev *devs,
+			 unsigned ndevs)
 {
-	return acpi_align8(XSDT_SIZE) + acpi_align8(FADT_SIZE) + acpi_align8(DSDT_SIZE) +
-	       acpi_align8(acpi_madt_size(ncpus));
+	struct aml a;
+	size_t sb, dev, crs, pkg;
+	char name[16];
+
+	if (ndevs > ACPI_MAX_MMIO_DEVS)
+		return -E2BIG;
+	aml_init(&a, buf, cap);
+	sb = aml_scope_begin(&a, "\\_SB_");
+
+	dev = aml_device_begin(&a, "COM1");
+	aml_name_decl(&a, "_HID");
+	aml_int(&a, aml_eisaid("PNP0501"));
+	aml_name_decl(&a, "_UID");
+	aml_int(&a, 0);
+	aml_name_decl(&a, "_CRS");
+	crs = aml_restemplate_begin(&a);
+	aml_res_io(&a, LAYOUT_COM1_PORT, 8);
+	aml_res_irq_noflags(&a, LAYOUT_COM1_IRQ);
+	aml_restemplate_end(&a, crs);
+	aml_end(&a, dev);
+
+	dev = aml_device_begin(&a, "PS2_");
+	aml_name_decl(&a, "_HID");
+	aml_int(&a, aml_eisaid("PNP0303"));
+	aml_name_decl(&a, "_UID");
+	aml_int(&a, 0);
+	aml_name_decl(&a, "_CRS");
+	crs = aml_restemplate_begin(&a);
+	aml_res_io(&a, LAYOUT_I8042_DATA_PORT, 1);
+	aml_res_io(&a, LAYOUT_I8042_CMD_PORT, 1);
+	aml_res_irq_noflags(&a, LAYOUT_I8042_IRQ);
+	aml_restemplate_end(&a, crs);
+	aml_end(&a, dev);
+
+	for (unsigned i = 0; i < ndevs; i++) {
+		const struct acpi_mmio_dev *m = &devs[i];
+
+		if (m->base > UINT32_MAX || m->size > UINT32_MAX - m->base ||
+		    m->gsi >= LAYOUT_IOAPIC_PINS)
+			return -EINVAL;
+		snprintf(name, sizeof(name), "V%03u", i);
+		dev = aml_device_begin(&a, name);
+		aml_name_decl(&a, "_HID");
+		aml_string(&a, "LNRO0005");
+		aml_name_decl(&a, "_UID");
+		aml_int(&a, i);
+		aml_name_decl(&a, "_CCA");
+		aml_int(&a, 1);   /* DMA is cache-coherent */
+		aml_name_decl(&a, "_CRS");
+		crs = aml_restemplate_begin(&a);
+		aml_res_mem32_fixed(&a, (uint32_t)m->base, (uint32_t)m->size, 1);
+		aml_res_ext_irq_edge(&a, m->gsi);
+		aml_restemplate_end(&a, crs);
+		aml_end(&a, dev);
+	}
+	aml_end(&a, sb);
+
+	/* Soft off: Linux writes SLP_TYP 5 | SLP_EN to the FADT's sleep control register. */
+	aml_name_decl(&a, "\\_S5_");
+	pkg = aml_package_begin(&a, 2);
+	aml_int(&a, ACPI_S5_SLP_TYP);
+	aml_int(&a, 0);
+	aml_package_end(&a, pkg);
+	return aml_len(&a);
+}
+
+size_t acpi_tables_size(unsigned ncpus, unsigned ndevs)
+{
+	static const struct acpi_mmio_dev any[ACPI_MAX_MMIO_DEVS];
+	uint8_t aml[DSDT_AML_MAX];
+	int n;
+
+	/* The AML's size depends on the number of devices only, not on their values. */
+	if (ndevs > ACPI_MAX_MMIO_DEVS)
+		return 0;
+	n = acpi_dsdt_aml(aml, sizeof(aml), any, ndevs);
+	if (n < 0)
+		return 0;
+	return acpi_align8(XSDT_SIZE) + acpi_align8(FADT_SIZE) +
+	       acpi_align8(ACPI_HDR_SIZE + (size_t)n) + acpi_align8(acpi_madt_size(ncpus));
 }
 
 /* The common header (5.2.6); the checksum is filled in last. */
@@ -86,29 +179,58 @@ static void acpi_seal(uint8_t *t)
 	t[9] = acpi_checksum(t, len);
 }
 
+/* A byte-wide SystemIO register at @port (Generic Address Structure, 12 bytes). */
+static void acpi_gas_io8(uint8_t *g, uint16_t port)
+{
+	g[0] = GAS_SPACE_IO;
+	g[1] = 8;                 /* register bit width */
+	g[2] = 0;                 /* bit offset */
+	g[3] = GAS_ACCESS_BYTE;
+	acpi_put64(g + 4, port);
+}
+
 int acpi_build(uint8_t *tables, size_t cap, uint64_t tables_gpa, uint8_t rsdp[36],
-	       unsigned ncpus)
+	       unsigned ncpus, const struct acpi_mmio_dev *devs, unsigned ndevs)
 {
 	size_t off_xsdt = 0, off_fadt = acpi_align8(XSDT_SIZE);
 	size_t off_dsdt = off_fadt + acpi_align8(FADT_SIZE);
-	size_t off_madt = off_dsdt + acpi_align8(DSDT_SIZE);
+	size_t off_madt, dsdt_len, total;
 	size_t madt_len = acpi_madt_size(ncpus);
 	uint8_t *x = tables + off_xsdt, *f = tables + off_fadt, *d = tables + off_dsdt;
-	uint8_t *m = tables + off_madt, *p;
+	uint8_t *m, *p;
+	int n;
 
-	if (ncpus == 0 || ncpus > LAYOUT_MAX_VCPUS || tables_gpa > UINT32_MAX)
+	if (ncpus == 0 || ncpus > LAYOUT_MAX_VCPUS || tables_gpa > UINT32_MAX ||
+	    (ndevs && !devs))
 		return -EINVAL;
-	if (acpi_tables_size(ncpus) > cap)
+	if (ndevs > ACPI_MAX_MMIO_DEVS)
+		return -E2BIG;
+	total = acpi_tables_size(ncpus, ndevs);
+	if (total == 0 || total > cap)
 		return -E2BIG;
 
-	acpi_header(d, "DSDT", DSDT_SIZE, 2);
+	/* The AML goes first, right after the header; the header is written over it last. */
+	n = acpi_dsdt_aml(d + ACPI_HDR_SIZE, cap - off_dsdt - ACPI_HDR_SIZE, devs, ndevs);
+	if (n < 0)
+		return n;
+	dsdt_len = ACPI_HDR_SIZE + (size_t)n;
+	off_madt = off_dsdt + acpi_align8(dsdt_len);
+	if (off_madt + acpi_align8(madt_len) != total)
+		return -EINVAL;   /* acpi_tables_size() and the AML disagree: a bug */
+	m = tables + off_madt;
+	/* acpi_header() clears what it covers: only the header here, then the real length. */
+	acpi_header(d, "DSDT", ACPI_HDR_SIZE, 2);
+	acpi_put32(d + 4, (uint32_t)dsdt_len);
 	acpi_seal(d);
+	memset(d + dsdt_len, 0, off_madt - off_dsdt - dsdt_len);
 
 	acpi_header(f, "FACP", FADT_SIZE, 6);
 	acpi_put32(f + FADT_DSDT, (uint32_t)(tables_gpa + off_dsdt));
 	acpi_put64(f + FADT_X_DSDT, tables_gpa + off_dsdt);
 	acpi_put16(f + FADT_IAPC_BOOT_ARCH, IAPC_8042 | IAPC_NO_VGA | IAPC_NO_CMOS_RTC);
 	acpi_put32(f + FADT_FLAGS, FADT_HW_REDUCED_ACPI);
+	acpi_gas_io8(f + FADT_SLEEP_CONTROL, LAYOUT_ACPI_SLEEP_PORT);
+	acpi_gas_io8(f + FADT_SLEEP_STATUS, LAYOUT_ACPI_SLEEP_PORT);
 	f[FADT_MINOR_VERSION] = 5;
 	memcpy(f + FADT_HYPERVISOR_ID, "EMBERVMM", 8);
 	acpi_seal(f);
@@ -151,5 +273,5 @@ int acpi_build(uint8_t *tables, size_t cap, uint64_t tables_gpa, uint8_t rsdp[36
 	acpi_put64(rsdp + 24, tables_gpa + off_xsdt);
 	rsdp[8] = acpi_checksum(rsdp, 20);
 	rsdp[32] = acpi_checksum(rsdp, 36);
-	return (int)acpi_tables_size(ncpus);
+	return (int)total;
 }

@@ -55,6 +55,8 @@
 #define LAYOUT_I8042_DATA_PORT    0x60
 #define LAYOUT_I8042_CMD_PORT     0x64
 #define LAYOUT_I8042_IRQ          1
+/* ACPI sleep control and status registers (FADT, hardware-reduced): one byte, poweroff. */
+#define LAYOUT_ACPI_SLEEP_PORT    0x3c0
 
 /* Interrupt controller capacity (KVM's in-kernel IOAPIC has 24 pins). */
 #define LAYOUT_IOAPIC_PINS        24
