@@ -57,6 +57,7 @@
 	X(block, invalid_reqs_count, 0)                                        \
 	X(block, flush_count, 0)                                               \
 	X(block, queue_event_count, 0)                                         \
+	X(block, remaining_reqs_count, 0)                                      \
 	X(block, rate_limiter_event_count, 0)                                  \
 	X(block, update_count, 0)                                              \
 	X(block, update_fails, 0)                                              \

@@ -217,7 +217,17 @@ static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 	int r;
 
 	metric_inc(M_block_queue_event_count);
-	while ((r = virtq_pop(q, t->mem, &b->chain)) == 1) {
+	for (unsigned taken = 0;; taken++) {
+		if (taken == VIRTIO_QUEUE_BUDGET) {
+			/* Budget spent: the rest waits behind the other events. */
+			if (virtio_mmio_requeue(t, qi) == 0) {
+				metric_inc(M_block_remaining_reqs_count);
+				r = 1;
+				break;
+			}
+		}
+		if ((r = virtq_pop(q, t->mem, &b->chain)) != 1)
+			break;
 		struct virtq_chain *c = &b->chain;
 
 		/* 5.2.6: the last writable byte is the status; without one nothing can be answered. */

@@ -71,6 +71,15 @@ void virtio_mmio_signal_used(struct virtio_mmio *t, unsigned q)
 		vmmio_interrupt(t, VIRTIO_INT_VRING);
 }
 
+int virtio_mmio_requeue(struct virtio_mmio *t, unsigned q)
+{
+	uint64_t one = 1;
+
+	if (q >= VIRTIO_MMIO_MAX_QUEUES || t->notify_fd[q] < 0)
+		return -EBADF;
+	return write(t->notify_fd[q], &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
 void virtio_mmio_config_changed(struct virtio_mmio *t)
 {
 	t->config_generation++;

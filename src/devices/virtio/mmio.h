@@ -117,6 +117,20 @@ int virtio_mmio_has_feature(const struct virtio_mmio *t, unsigned bit);
  */
 void virtio_mmio_signal_used(struct virtio_mmio *t, unsigned q);
 
+/*
+ * VIRTIO_QUEUE_BUDGET: the most chains a device takes from one queue in one
+ * go. A guest that keeps refilling its ring cannot hold the event-loop thread
+ * (the API, signals, every other device): past the budget the device calls
+ * virtio_mmio_requeue() and comes back after the other events.
+ */
+#define VIRTIO_QUEUE_BUDGET 256
+
+/*
+ * virtio_mmio_requeue: have queue @q processed again from the event loop, as
+ * if the driver had notified it. 0, or -errno (no notification eventfd).
+ */
+int virtio_mmio_requeue(struct virtio_mmio *t, unsigned q);
+
 /* virtio_mmio_config_changed: bump the generation and raise a config interrupt. Lock held. */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 

@@ -126,9 +126,7 @@ static void vnet_tap_watch(struct vnet *n, bool on)
 /* Run the queue's handler again soon, as if the driver had notified it. */
 static void vnet_requeue(struct vnet *n, unsigned q)
 {
-	uint64_t one = 1;
-
-	if (write(n->t.notify_fd[q], &one, sizeof(one)) < 0)
+	if (virtio_mmio_requeue(&n->t, q) < 0)
 		metric_inc(M_net_event_fails);
 }
 

@@ -239,7 +239,14 @@ void vsock_tx_process(struct vsock_dev *d)
 	unsigned n = 0;
 	int r;
 
-	while ((r = virtq_pop(q, t->mem, &d->tx_chain)) == 1) {
+	for (;;) {
+		/* Budget spent: the rest waits behind the other events (if it can be requeued). */
+		if (n == VIRTIO_QUEUE_BUDGET && virtio_mmio_requeue(t, VSOCK_TXQ) == 0) {
+			r = 0;
+			break;
+		}
+		if ((r = virtq_pop(q, t->mem, &d->tx_chain)) != 1)
+			break;
 		vsock_tx_one(d, &d->tx_chain);
 		virtq_push(q, d->tx_chain.head, 0);
 		n++;
