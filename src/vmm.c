@@ -54,11 +54,14 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 static int vmm_open_image(const char *path, const char *what, struct cfg_err *e)
 {
 	struct img_src s;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+	/* Non-blocking: a FIFO named by a client must not hang the VMM thread in open(). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), r;
 
 	if (fd < 0)
 		return vmm_err(e, -errno, "Cannot open %s file %s: %s", what, path, strerror(errno));
 	r = img_from_fd(&s, fd);
+	if (r == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		r = -errno;
 	if (r) {
 		close(fd);
 		return vmm_err(e, r, "%s file %s is not a regular file", what, path);

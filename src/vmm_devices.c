@@ -12,6 +12,12 @@
 #include "vmm_int.h"
 
 /* PATCH semantics (as Firecracker): a bucket the update leaves out is kept. */
+/* Why a drive's backing file cannot be used, in words. */
+static const char *vmm_backing_error(int r)
+{
+	return r == -ENODEV ? "not a regular file or block device" : strerror(-r);
+}
+
 static void vmm_merge_rate_limiter(struct rate_limiter_cfg *to, const struct rate_limiter_cfg *from)
 {
 	if (from->bandwidth.present)
@@ -30,7 +36,7 @@ int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e)
 	r = vblk_open_backing(d->path_on_host, d->is_read_only, &fd, &nsec);
 	if (r)
 		return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
-			       d->path_on_host, strerror(-r));
+			       d->path_on_host, vmm_backing_error(r));
 	/* Opened again at InstanceStart; here it proves the file is usable as asked. */
 	close(fd);
 	return config_set_drive(&v->cfg, d, e);
@@ -59,7 +65,7 @@ int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
 	if (r) {
 		metric_inc(M_block_update_fails);
 		return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
-			       p->path_on_host, strerror(-r));
+			       p->path_on_host, vmm_backing_error(r));
 	}
 	vblk_swap_backing(b, fd, nsec);
 	free(d->path_on_host);

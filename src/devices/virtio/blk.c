@@ -33,15 +33,19 @@ struct vblk_hdr {
 int vblk_open_backing(const char *path, bool read_only, int *fd, uint64_t *nsectors)
 {
 	struct stat st;
-	int f = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* Non-blocking: a FIFO or a device that waits on open must not hang the VMM thread. */
+	int f = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
 
 	if (f < 0)
 		return -errno;
-	if (fstat(f, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-		int e = errno ? errno : EINVAL;
+	errno = 0;
+	if (fstat(f, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) ||
+	    fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK) < 0) {
+		/* -ENODEV: neither a regular file nor a block device (a FIFO, a socket, ...). */
+		int e = errno ? errno : S_ISDIR(st.st_mode) ? EISDIR : ENODEV;
 
 		close(f);
-		return -(S_ISDIR(st.st_mode) ? EISDIR : e);
+		return -e;
 	}
 	if (S_ISBLK(st.st_mode)) {
 		off_t end = lseek(f, 0, SEEK_END);
