@@ -31,6 +31,7 @@ int vcpu_ctx_init(struct vcpu_ctx *ctx)
 	}
 	ctx->want_pause = ctx->want_stop = 0;
 	ctx->npaused = 0;
+	ctx->nexited = 0;
 	return 0;
 }
 
@@ -185,6 +186,15 @@ static int vcpu_check_requests(struct vcpu *v)
 	return stop;
 }
 
+/* A thread that leaves its loop counts as settled for vcpu_pause_all(): it will never pause. */
+static void vcpu_exited(struct vcpu_ctx *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->nexited++;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -199,6 +209,7 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (v->ctx->thread_init && v->ctx->thread_init(v->ctx->opaque, v->index)) {
 		v->ctx->request_stop(v->ctx->opaque, VCPU_STOP_ERROR);
+		vcpu_exited(v->ctx);
 		return NULL;
 	}
 	for (;;) {
@@ -223,6 +234,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 	}
+	vcpu_exited(v->ctx);
 	return NULL;
 }
 
@@ -270,7 +282,7 @@ void vcpu_pause_all(struct vcpu *v, unsigned n)
 	vcpu_kick_all(v, n);
 	pthread_mutex_lock(&c->lock);
 	/* A vCPU may sit in KVM_RUN between its check and the kick: kick again on timeout. */
-	while (c->npaused < want && !c->want_stop) {
+	while (c->npaused + c->nexited < want && !c->want_stop) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 10 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {

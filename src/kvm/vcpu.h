@@ -32,6 +32,7 @@ struct vcpu_ctx {
 	int want_pause;
 	int want_stop;
 	unsigned npaused;
+	unsigned nexited;          /* vCPU threads that left their loop: they never pause */
 };
 
 struct vcpu {
