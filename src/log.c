@@ -13,6 +13,7 @@
 
 static char log_id[65] = "anonymous-instance";
 static int log_fd = STDOUT_FILENO;
+static int log_stdout = STDOUT_FILENO;   /* ember's stdout, non-blocking (log_set_stdout) */
 static enum log_level log_level = LOG_LEVEL_INFO;
 static int log_show_level;
 static int log_show_origin;
@@ -28,6 +29,13 @@ void log_init(const char *instance_id)
 void log_set_thread_name(const char *name)
 {
 	snprintf(log_thread, sizeof(log_thread), "%s", name);
+}
+
+void log_set_stdout(int fd)
+{
+	if (fd >= 0 && log_fd == STDOUT_FILENO)
+		log_fd = fd;
+	log_stdout = fd >= 0 ? fd : STDOUT_FILENO;
 }
 
 void log_set_level(enum log_level level)
@@ -63,7 +71,7 @@ int log_configure(const struct logger_cfg *cfg)
 
 		if (fd < 0)
 			return fd;
-		if (log_fd != STDOUT_FILENO)
+		if (log_fd != STDOUT_FILENO && log_fd != log_stdout)
 			close(log_fd);
 		log_fd = fd;
 	}

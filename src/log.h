@@ -31,6 +31,12 @@ void log_set_thread_name(const char *name);
 int log_configure(const struct logger_cfg *cfg);
 
 /* log_set_level: change the threshold only. */
+/*
+ * log_set_stdout: @fd is a non-blocking descriptor of stdout: lines meant for
+ * stdout go there, and one that does not fit is counted lost, never waited for.
+ */
+void log_set_stdout(int fd);
+
 void log_set_level(enum log_level level);
 
 /* log_enabled: 1 if a message at @level would be written. */

@@ -281,6 +281,31 @@ static int setup_signals(struct evloop *loop)
 	return evloop_add(loop, signal_fd, EPOLLIN, on_signal, loop);
 }
 
+/*
+ * The guest's console output must never block a vCPU: a non-blocking descriptor
+ * of stdout. A pipe or terminal is reopened through /proc (a description of its
+ * own, so the shell's stays as it was); a regular file is used as it is (writes
+ * to it do not wait, and reopening would lose its offset); otherwise stdout
+ * itself is made non-blocking.
+ */
+static int console_output_fd(void)
+{
+	struct stat st;
+	int fd, fl;
+
+	if (fstat(STDOUT_FILENO, &st) < 0)
+		return -1;
+	if (S_ISREG(st.st_mode))
+		return STDOUT_FILENO;
+	fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd >= 0)
+		return fd;
+	fl = fcntl(STDOUT_FILENO, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK);
+	return STDOUT_FILENO;
+}
+
 /* The API thread locks itself down before it reads a byte from a client. */
 static int api_thread_seccomp(void *opaque)
 {
@@ -426,7 +451,8 @@ int main(int argc, char **argv)
 	vo.instance_id = o.id;
 	vo.boot_timer = o.boot_timer;
 	vo.console_fd_in = STDIN_FILENO;
-	vo.console_fd_out = STDOUT_FILENO;
+	vo.console_fd_out = console_output_fd();
+	log_set_stdout(vo.console_fd_out);
 	if ((r = vmm_init(&vmm, &vo, &loop))) {
 		fprintf(stderr, "ember: cannot create the VMM: %s\n", strerror(-r));
 		return EXIT_GENERIC_ERROR;

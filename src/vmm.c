@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -217,6 +218,15 @@ static void vmm_on_stop(void *opaque, uint32_t events)
 	evloop_stop(v->loop);
 }
 
+/* Console output the reader did not take yet goes out once it can (edge-triggered EPOLLOUT). */
+static void vmm_on_stdout(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+
+	(void)events;
+	(void)serial_flush_output(&v->serial);
+}
+
 static void vmm_on_stdin(void *opaque, uint32_t events)
 {
 	struct vmm *v = opaque;
@@ -373,6 +383,10 @@ static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
 	if ((r = evloop_add(v->loop, v->stop_efd, EPOLLIN, vmm_on_stop, v)) ||
 	    (r = evloop_add(v->loop, v->rx_efd, EPOLLIN, vmm_on_rx_space, v)))
 		return vmm_err(e, r, "Cannot watch the VMM's event fds");
+	/* A regular file (which never makes a writer wait) cannot be polled: nothing to watch. */
+	if (v->opts.console_fd_out >= 0 &&
+	    evloop_add(v->loop, v->opts.console_fd_out, EPOLLOUT | EPOLLET, vmm_on_stdout, v))
+		LOG_DEBUG("console output is not pollable; it is written as it comes");
 	if (v->opts.console_fd_in >= 0) {
 		/* A regular file or /dev/null cannot be polled: then there is no console input. */
 		if (evloop_add(v->loop, v->opts.console_fd_in, EPOLLIN, vmm_on_stdin, v) == 0)
@@ -547,6 +561,9 @@ void vmm_destroy(struct vmm *v)
 	if (v->vctx_ready)
 		vcpu_ctx_destroy(&v->vctx);
 	vmm_destroy_devices(v);
+	/* Console output still held: give a slow reader a second to take it. */
+	for (int i = 0; i < 100 && serial_flush_output(&v->serial); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	serial_destroy(&v->serial);
 	i8042_destroy(&v->i8042);
 	kvm_vm_destroy(&v->vm);

@@ -82,6 +82,40 @@ static void serial_update_irq(struct serial *s)
 	}
 }
 
+/* Write held output while out_fd takes it; lock held. Never blocks (out_fd is non-blocking). */
+static void serial_flush_locked(struct serial *s)
+{
+	while (s->out_len) {
+		size_t chunk = SERIAL_OUT_CAP - s->out_head;
+		ssize_t n;
+
+		if (chunk > s->out_len)
+			chunk = s->out_len;
+		n = write(s->out_fd, s->out + s->out_head, chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN) {
+				/* The reader is gone for good: what is held is lost. */
+				s->missed_write += s->out_len;
+				metric_add(M_uart_missed_write_count, s->out_len);
+				s->out_len = s->out_head = 0;
+			}
+			return;
+		}
+		s->tx_bytes += (uint64_t)n;
+		metric_add(M_uart_write_count, (uint64_t)n);
+		s->out_head = (s->out_head + (size_t)n) % SERIAL_OUT_CAP;
+		s->out_len -= (size_t)n;
+	}
+	s->out_head = 0;
+}
+
+/*
+ * A guest byte leaves at once when out_fd takes it; otherwise it waits, in
+ * order, in the output buffer, and a full buffer drops it (counted): a slow
+ * reader of ember's output never stops a vCPU.
+ */
 static void serial_output(struct serial *s, uint8_t c)
 {
 	if (s->mcr & MCR_LOOP) {
@@ -92,7 +126,11 @@ static void serial_output(struct serial *s, uint8_t c)
 		}
 		return;
 	}
-	if (s->out_fd >= 0) {
+	if (s->out_fd < 0)
+		return;
+	if (s->out_len)
+		serial_flush_locked(s);
+	if (s->out_len == 0) {
 		ssize_t n;
 
 		do
@@ -101,11 +139,35 @@ static void serial_output(struct serial *s, uint8_t c)
 		if (n == 1) {
 			s->tx_bytes++;
 			metric_inc(M_uart_write_count);
-		} else {
+			return;
+		}
+		if (n < 0 && errno != EAGAIN) {
 			s->missed_write++;
 			metric_inc(M_uart_missed_write_count);
+			return;
 		}
 	}
+	if (s->out_len == SERIAL_OUT_CAP) {
+		s->missed_write++;
+		metric_inc(M_uart_missed_write_count);
+		return;
+	}
+	s->out[(s->out_head + s->out_len) % SERIAL_OUT_CAP] = c;
+	s->out_len++;
+}
+
+size_t serial_flush_output(struct serial *s)
+{
+	size_t left;
+
+	if (!s->set_irq)
+		return 0;      /* never initialised */
+	pthread_mutex_lock(&s->lock);
+	if (s->out_fd >= 0)
+		serial_flush_locked(s);
+	left = s->out_len;
+	pthread_mutex_unlock(&s->lock);
+	return left;
 }
 
 static uint8_t serial_read_reg(struct serial *s, uint64_t off, int *space_freed)

@@ -9,6 +9,7 @@
 #include "kvm/bus.h"
 
 #define SERIAL_IN_CAP 4096
+#define SERIAL_OUT_CAP 65536            /* output held while the reader of out_fd is slow */
 
 struct serial {
 	pthread_mutex_t lock;
@@ -25,6 +26,9 @@ struct serial {
 	int irq_level;
 	uint8_t in[SERIAL_IN_CAP];
 	size_t in_head, in_len;
+	/* Output out_fd would not take yet (it is non-blocking); beyond the cap, dropped and counted. */
+	uint8_t out[SERIAL_OUT_CAP];
+	size_t out_head, out_len;
 
 	/* Metrics (read without the lock: counters may be a flush late). */
 	uint64_t tx_bytes, rx_bytes, missed_write, missed_read, flushes;
@@ -34,6 +38,13 @@ extern const struct bus_ops serial_bus_ops;
 
 /* serial_init: a reset UART writing to @out_fd; 0 or -errno. */
 int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *, int), void *irq_opaque);
+
+/*
+ * serial_flush_output: write what out_fd did not take before, as far as it
+ * takes it now (the event loop calls this when out_fd is writable again).
+ * Returns the bytes still held. Any thread.
+ */
+size_t serial_flush_output(struct serial *s);
 
 /* serial_destroy: safe on a zeroed object. */
 void serial_destroy(struct serial *s);

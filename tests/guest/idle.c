@@ -49,18 +49,21 @@ static int idle_route(const struct mp_info *mi, unsigned irq, idt_handler_fn fn)
  * "idle": print "PROBE TICK <n>" every 100 ms, halting between interrupts,
  * until Ctrl-Alt-Del is read from the keyboard (PASS "ctrl-alt-del"), or
  * after idle_ticks=<n> ticks (PASS "idle_ticks"). FAIL if no timer
- * interrupt arrives within a second.
+ * interrupt arrives within a second. idle_chatter=<n>: each tick also prints
+ * <n> bytes of filler lines (a guest that floods its console).
  */
 void idle_probe(struct boot_info *bi, struct probe_result *r)
 {
 	struct mp_info mi;
-	uint64_t max_ticks = 0, t0;
+	uint64_t max_ticks = 0, chatter = 0, t0;
 	unsigned ticks = 0;
 	int tpin, kpin;
 	uint64_t base;
 
 	if (cmdline_get_u64(bi->cmdline, "idle_ticks", false, &max_ticks) < 0)
 		probe_fail(r, "bad-idle_ticks");
+	if (cmdline_get_u64(bi->cmdline, "idle_chatter", false, &chatter) < 0)
+		probe_fail(r, "bad-idle_chatter");
 	/* Without an MP table the routes default to identity (pin = IRQ). */
 	(void)mp_parse(&mi);
 	base = mi.ioapic_addr ? mi.ioapic_addr : IOAPIC_DEFAULT_BASE;
@@ -101,8 +104,11 @@ void idle_probe(struct boot_info *bi, struct probe_result *r)
 	for (;;) {
 		cpu_sti_hlt();
 		cpu_cli();
-		while (idle_irqs / IDLE_IRQS_PER_TICK > ticks)
+		while (idle_irqs / IDLE_IRQS_PER_TICK > ticks) {
 			con_printf("PROBE TICK %u\n", ++ticks);
+			for (uint64_t n = 0; n < chatter; n += 64)
+				con_printf("CHATTER %u ...............................................\n", ticks);
+		}
 		if (i8042_ctrl_alt_del()) {
 			probe_note(r, "ticks=%u ctrl-alt-del scancode-set=%u", ticks,
 				   i8042_ctrl_alt_del());
