@@ -4,7 +4,7 @@
 # Each test program (unit binary, fuzz smoke run, integration script) prints
 # "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>" lines. A program
 # that exits non-zero without printing a FAIL line counts as one failure, and so
-# does one that runs past EMBER_TEST_TIMEOUT seconds (default 900).
+# does one that runs past EMBER_TEST_TIMEOUT seconds (default 600).
 #
 # Where the tests run: programs that need KVM (integration scripts that boot a VM,
 # unit tests marked "ember-test: needs-kvm") run directly where /dev/kvm works
@@ -50,11 +50,22 @@ run_one() {
 	local log="$LOGDIR/$(echo "$name" | tr '/ ' '__').log"
 	local start end rc p f s
 	start=$(now)
-	timeout -k 10 "${EMBER_TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1
+	timeout -k 10 "${EMBER_TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1
 	rc=$?
 	end=$(now)
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		echo "FAIL $name: still running after ${EMBER_TEST_TIMEOUT:-900} s, stopped (log: $log)" >>"$log"
+		{
+			echo "FAIL $name: still running after ${EMBER_TEST_TIMEOUT:-600} s, stopped (log: $log)"
+			# What was stuck, and where (a process that even SIGKILL cannot end is in the kernel).
+			echo "# processes left:"
+			ps -eo pid,stat,pcpu,wchan:32,args | grep -E '[e]mber|[q]emu' | sed 's/^/#   /'
+			for t in $(pgrep -f 'build/ember' 2>/dev/null); do
+				for k in /proc/"$t"/task/*; do
+					echo "# task $k $(cat "$k/comm" 2>/dev/null) state=$(awk '{print $3}' "$k/stat" 2>/dev/null)"
+					sed 's/^/#     /' "$k/stack" 2>/dev/null
+				done
+			done
+		} >>"$log"
 	fi
 	p=$(grep -c '^PASS ' "$log")
 	f=$(grep -c '^FAIL ' "$log")
@@ -155,7 +166,7 @@ if [ "$WHERE" = lab ]; then
 	new_part "lab"
 	echo "--- the KVM programs, inside one lab boot (tests/lab/lab.sh) ---"
 	lablog=$LOGDIR/lab.log
-	tests/lab/lab.sh --timeout "${EMBER_LAB_TIMEOUT:-3600}" -- tests/run.sh --in-lab "${PATTERNS[@]}" 2>&1 |
+	tests/lab/lab.sh --timeout "${EMBER_LAB_TIMEOUT:-3000}" -- tests/run.sh --in-lab "${PATTERNS[@]}" 2>&1 |
 		tee "$lablog" | grep --line-buffered -v '^LAB-TOTALS '
 	rc=${PIPESTATUS[0]}
 	tot=$(sed -n 's/^LAB-TOTALS //p' "$lablog" | tail -n1)

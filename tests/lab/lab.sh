@@ -194,7 +194,7 @@ JOB=$(mktemp -d "$CACHE/job.XXXXXX") || die "cannot create a job directory under
 trap 'cp -f "$JOB/console.log" "$CACHE/last-console.log" 2>/dev/null; rm -rf "$JOB"' EXIT
 write_job "$JOB" "$@"
 
-APPEND="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable"
+APPEND="console=ttyS0 loglevel=4 panic=-1 mitigations=off tsc=reliable"
 APPEND="$APPEND lab.src=$SRC lab.job=$JOB lab.ver=$(cat "$CACHE/kernel/version")"
 [ "$MODE" = shell ] && APPEND="$APPEND lab.mode=shell"
 QEMU=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp "$SMP" -m "$MEM"
@@ -210,8 +210,22 @@ if [ "$MODE" = shell ]; then
 fi
 
 say "booting the lab (QEMU TCG, -cpu max, -smp $SMP, ${MEM} MiB; timeout ${TIMEOUT} s)"
-timeout -k 10 "$TIMEOUT" "${QEMU[@]}" -serial "file:$JOB/console.log" -serial stdio </dev/null
+# The job's exit status arrives in $JOB/rc before the lab powers off; should the lab kernel
+# fail to power off (a CPU that stopped answering), QEMU is stopped 30 s after it.
+timeout -k 10 "$TIMEOUT" "${QEMU[@]}" -serial "file:$JOB/console.log" -serial stdio </dev/null &
+qpid=$!
+(
+	while kill -0 "$qpid" 2>/dev/null && [ ! -s "$JOB/rc" ]; do sleep 1; done
+	for _ in $(seq 30); do kill -0 "$qpid" 2>/dev/null || exit 0; sleep 1; done
+	echo "lab: the lab did not power off 30 s after the command ended; stopping it" >&2
+	kill -TERM "$qpid" 2>/dev/null
+) &
+wpid=$!
+wait "$qpid"
 qrc=$?
+kill "$wpid" 2>/dev/null
+wait "$wpid" 2>/dev/null
+[ "$qrc" -ne 0 ] && [ -s "$JOB/rc" ] && qrc=0
 if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
 	echo "lab: timed out after ${TIMEOUT} s; the command was stopped" >&2
 	exit 124
