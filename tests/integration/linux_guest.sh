@@ -13,8 +13,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ "${1:-}" = prepare ] && exec tests/linux/acpi_check.sh prepare
+# The console test's size: 4000 lines (248 KB) on KVM; in the lab every byte written to the
+# UART costs ~1.5 ms of emulation (measured: 158 KB in 240 s), so 600 lines (37 KB) there.
+if [ -n "${EMBER_IN_LAB:-}" ]; then bulk=${EMBER_LINUX_GUEST_BULK:-600}; else bulk=${EMBER_LINUX_GUEST_BULK:-4000}; fi
+export ACPI_CHECK_TIMEOUT=${ACPI_CHECK_TIMEOUT:-600}
 rc=0
-ACPI_CHECK_TAG=-poweroff tests/linux/acpi_check.sh run | sed 's|^\(PASS\|FAIL\|SKIP\) acpi_check|\1 linux_guest/poweroff|' || rc=1
-ACPI_CHECK_END=reboot ACPI_CHECK_TAG=-reboot tests/linux/acpi_check.sh run |
-	sed 's|^\(PASS\|FAIL\|SKIP\) acpi_check|\1 linux_guest/reboot|' || rc=1
+ACPI_CHECK_BULK=$bulk ACPI_CHECK_TAG=poweroff tests/linux/acpi_check.sh run | sed 's#^\(PASS\|FAIL\|SKIP\) acpi_check#\1 linux_guest/poweroff#' || rc=1
+ACPI_CHECK_END=reboot ACPI_CHECK_TAG=reboot tests/linux/acpi_check.sh run |
+	sed 's#^\(PASS\|FAIL\|SKIP\) acpi_check#\1 linux_guest/reboot#' || rc=1
 exit $rc

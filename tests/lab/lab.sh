@@ -199,8 +199,11 @@ APPEND="$APPEND lab.src=$SRC lab.job=$JOB lab.ver=$(cat "$CACHE/kernel/version")
 [ "$MODE" = shell ] && APPEND="$APPEND lab.mode=shell"
 QEMU=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp "$SMP" -m "$MEM"
 	-kernel "$CACHE/kernel/vmlinuz" -initrd "$CACHE/initramfs.cpio.gz" -append "$APPEND"
-	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
-	-virtfs "local,path=$SRC,mount_tag=checkout,security_model=none,multidevs=remap"
+	-fsdev "local,id=fs0,path=/,security_model=none,readonly=on,multidevs=remap"
+	-fsdev "local,id=fs1,path=$SRC,security_model=none,multidevs=remap"
+	# vectors=0: no MSI-X (QEMU 7.2's TCG once aborted in msix_table_mmio_write here).
+	-device "virtio-9p-pci,fsdev=fs0,mount_tag=hostroot,vectors=0"
+	-device "virtio-9p-pci,fsdev=fs1,mount_tag=checkout,vectors=0"
 	-nic none -no-reboot -display none -monitor none)
 
 if [ "$MODE" = shell ]; then
@@ -212,19 +215,28 @@ fi
 say "booting the lab (QEMU TCG, -cpu max, -smp $SMP, ${MEM} MiB; timeout ${TIMEOUT} s)"
 # The job's exit status arrives in $JOB/rc before the lab powers off; should the lab kernel
 # fail to power off (a CPU that stopped answering), QEMU is stopped 30 s after it.
-timeout -k 10 "$TIMEOUT" "${QEMU[@]}" -serial "file:$JOB/console.log" -serial stdio </dev/null &
-qpid=$!
-(
-	while kill -0 "$qpid" 2>/dev/null && [ ! -s "$JOB/rc" ]; do sleep 1; done
-	for _ in $(seq 30); do kill -0 "$qpid" 2>/dev/null || exit 0; sleep 1; done
-	echo "lab: the lab did not power off 30 s after the command ended; stopping it" >&2
-	kill -TERM "$qpid" 2>/dev/null
-) &
-wpid=$!
-wait "$qpid"
-qrc=$?
-kill "$wpid" 2>/dev/null
-wait "$wpid" 2>/dev/null
+boot_lab() {
+	timeout -k 10 "$TIMEOUT" "${QEMU[@]}" -serial "file:$JOB/console.log" -serial stdio </dev/null &
+	qpid=$!
+	(
+		while kill -0 "$qpid" 2>/dev/null && [ ! -s "$JOB/rc" ]; do sleep 1; done
+		for _ in $(seq 30); do kill -0 "$qpid" 2>/dev/null || exit 0; sleep 1; done
+		echo "lab: the lab did not power off 30 s after the command ended; stopping it" >&2
+		kill -TERM "$qpid" 2>/dev/null
+	) &
+	wpid=$!
+	wait "$qpid"
+	qrc=$?
+	kill "$wpid" 2>/dev/null
+	wait "$wpid" 2>/dev/null
+}
+boot_lab
+# QEMU itself failing before the command started (stage2 writes $JOB/started) is retried once.
+if [ "$qrc" -ne 0 ] && [ "$qrc" -ne 124 ] && [ "$qrc" -ne 137 ] && [ ! -e "$JOB/started" ]; then
+	echo "lab: qemu-system-x86_64 exited $qrc before the command started; booting the lab again" >&2
+	cp -f "$JOB/console.log" "$CACHE/failed-boot-console.log" 2>/dev/null
+	boot_lab
+fi
 [ "$qrc" -ne 0 ] && [ -s "$JOB/rc" ] && qrc=0
 if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
 	echo "lab: timed out after ${TIMEOUT} s; the command was stopped" >&2

@@ -58,6 +58,7 @@ hostname ember-lab
 ip link set lo up || echo "lab: note: loopback not up"
 ulimit -n 65536 2>/dev/null
 
+: >"$JOB/started"
 if grep -qw lab.mode=shell /proc/cmdline; then
 	setsid -c bash "$JOB/cmd.sh" </dev/console >/dev/console 2>&1
 	rc=$?

@@ -33,6 +33,8 @@
 # ACPI_CHECK_TIMEOUT (seconds for the guest, default 300); ACPI_CHECK_TAG (suffix of the log
 # names, to keep runs of two ember builds apart); ACPI_CHECK_END=reboot (/init runs
 # `reboot -f` instead, and the last item is "reboot": ember exits 0 after "Guest reset").
+# ACPI_CHECK_BULK=N: /init also writes N numbered 62-byte lines to /dev/console, and item
+# "console-bulk" checks that every one reached ember's stdout whole and in order.
 # Logs in $BUILD/linux-acpi/.
 set -u
 cd "$(dirname "$0")/../.."
@@ -49,6 +51,7 @@ kernel/drivers/virtio/virtio_mmio.ko kernel/drivers/block/virtio_blk.ko"
 MARKER="EMBER-USERSPACE-CONSOLE-$$"
 TAG=${ACPI_CHECK_TAG:+-$ACPI_CHECK_TAG}
 END=${ACPI_CHECK_END:-poweroff}
+BULK=${ACPI_CHECK_BULK:-0}
 
 say() { echo "$NAME: $*" >&2; }
 die() { echo "FAIL $NAME/setup: $*"; exit 1; }
@@ -108,6 +111,12 @@ echo "=== platform devices" | k
 ls /sys/bus/platform/devices | k
 echo "=== block devices" | k
 ls /sys/block | k
+# A few hundred KiB through the tty layer: all of it must reach ember's stdout, in order.
+bulk=$(sed -n 's/.*acpi_check_bulk=\([0-9]*\).*/\1/p' /proc/cmdline)
+[ -n "$bulk" ] && [ "$bulk" -gt 0 ] && awk -v n="$bulk" 'BEGIN { for (i = 1; i <= n; i++)
+	printf "BULK %06d 0123456789abcdef0123456789abcdef0123456789abcdef\n", i }' >/dev/console
+echo "INIT: bulk output written" | k
+[ -n "$bulk" ] && [ "$bulk" -gt 0 ] && grep -E 'ttyS0|LOC' /proc/interrupts | k
 marker=$(sed -n 's/.*acpi_check_marker=\([^ ]*\).*/\1/p' /proc/cmdline)
 # Through the tty layer (interrupt-driven 8250 transmit).
 echo "$marker" >/dev/console
@@ -135,7 +144,7 @@ run() {
   "boot-source": {
     "kernel_image_path": "$KERNEL",
     "initrd_path": "$WORK/initramfs.cpio.gz",
-    "boot_args": "console=ttyS0 reboot=k panic=1 printk.devkmsg=on nokaslr acpi_check_marker=$MARKER acpi_check_end=$END"
+    "boot_args": "console=ttyS0 reboot=k panic=1 printk.devkmsg=on nokaslr acpi_check_marker=$MARKER acpi_check_end=$END acpi_check_bulk=$BULK"
   },
   "machine-config": { "vcpu_count": 1, "mem_size_mib": 256 },
   "drives": [
@@ -174,6 +183,17 @@ EOF
 		echo "PASS $NAME/console"
 	else
 		echo "FAIL $NAME/console: what /init wrote to /dev/console never reached ember's stdout"
+	fi
+	if [ "$BULK" -gt 0 ]; then
+		# Every line whole, numbered 1..BULK in order, nothing lost or repeated.
+		local got
+		got=$(grep -E '^BULK [0-9]{6} 0123456789abcdef0123456789abcdef0123456789abcdef$' "$log" |
+			awk -v n="$BULK" '{ if ($2 + 0 != ++i) bad = 1 } END { print (bad || i != n) ? "bad " i : "ok " i }')
+		if [ "${got%% *}" = ok ]; then
+			echo "PASS $NAME/console-bulk ($BULK lines, $((BULK * 62)) bytes, whole and in order)"
+		else
+			echo "FAIL $NAME/console-bulk: ${got#* } whole lines of $BULK, or out of order"
+		fi
 	fi
 	local why='Guest powered off'
 	[ "$END" = poweroff ] || why='Guest reset'
