@@ -13,8 +13,26 @@
  *   static void test_foo(void) { CHECK(1 + 1 == 2); CHECK_EQ_U(x, 3); }
  *   int main(void) { RUN(test_foo); return check_summary(); }
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Little-endian fields of tables the tests read back (x86 is little-endian). */
+static inline uint32_t le32_at(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline uint64_t le64_at(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
 
 static int check_failed_cases;
 static int check_case_failed;

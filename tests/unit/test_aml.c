@@ -27,22 +27,6 @@ static uint8_t buf[8192];
 			CHECK(memcmp((a)->buf, want_, sizeof(want_)) == 0);            \
 	} while (0)
 
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
 static uint8_t sum8(const uint8_t *p, size_t n)
 {
 	uint8_t s = 0;
@@ -354,10 +338,10 @@ struct tables {
 
 static int find_tables(const uint8_t *t, const uint8_t rsdp[36], struct tables *o)
 {
-	o->xsdt = t + (get64(rsdp + 24) - TABLES_GPA);
-	o->fadt = t + (get64(o->xsdt + 36) - TABLES_GPA);
-	o->madt = t + (get64(o->xsdt + 44) - TABLES_GPA);
-	o->dsdt = t + (get64(o->fadt + 140) - TABLES_GPA);
+	o->xsdt = t + (le64_at(rsdp + 24) - TABLES_GPA);
+	o->fadt = t + (le64_at(o->xsdt + 36) - TABLES_GPA);
+	o->madt = t + (le64_at(o->xsdt + 44) - TABLES_GPA);
+	o->dsdt = t + (le64_at(o->fadt + 140) - TABLES_GPA);
 	return memcmp(o->dsdt, "DSDT", 4) == 0 && memcmp(o->fadt, "FACP", 4) == 0;
 }
 
@@ -392,12 +376,12 @@ static void test_dsdt_and_fadt(void)
 		CHECK_FAIL_("tables not found");
 		return;
 	}
-	dlen = get32(tb.dsdt + 4);
+	dlen = le32_at(tb.dsdt + 4);
 	CHECK(dlen > 36);
 	CHECK_EQ_U(sum8(tb.dsdt, dlen), 0);
 	CHECK_EQ_U(tb.dsdt[8], 2);   /* revision 2: 64-bit integers */
 	CHECK(tb.dsdt + dlen <= tb.madt);
-	CHECK_EQ_U(sum8(tb.madt, get32(tb.madt + 4)), 0);
+	CHECK_EQ_U(sum8(tb.madt, le32_at(tb.madt + 4)), 0);
 	CHECK(contains(tb.dsdt, dlen, "\x0c\x41\xd0\x05\x01", 5));   /* EISAID PNP0501 */
 	CHECK(contains(tb.dsdt, dlen, "\x0c\x41\xd0\x03\x03", 5));   /* EISAID PNP0303 */
 	CHECK(contains(tb.dsdt, dlen, com1, sizeof(com1)));
@@ -407,8 +391,8 @@ static void test_dsdt_and_fadt(void)
 	CHECK(!contains(tb.dsdt, dlen, "V003", 4));
 	CHECK(contains(tb.dsdt, dlen, s5, sizeof(s5)));
 	/* FADT: hardware-reduced, sleep control and status registers at the PM port. */
-	CHECK_EQ_U(sum8(tb.fadt, get32(tb.fadt + 4)), 0);
-	CHECK(get32(tb.fadt + 112) & (1u << 20));
+	CHECK_EQ_U(sum8(tb.fadt, le32_at(tb.fadt + 4)), 0);
+	CHECK(le32_at(tb.fadt + 112) & (1u << 20));
 	CHECK(memcmp(tb.fadt + 244, gas, sizeof(gas)) == 0);
 	CHECK(memcmp(tb.fadt + 256, gas, sizeof(gas)) == 0);
 	CHECK_EQ_U(LAYOUT_ACPI_SLEEP_PORT, 0x3c0);
@@ -649,11 +633,11 @@ static void test_iasl_referee(void)
 		CHECK_FAIL_("acpi_build: %d", n);
 		return;
 	}
-	dlen = get32(tb.dsdt + 4);
+	dlen = le32_at(tb.dsdt + 4);
 	if (spit(tdir, "dsdt.dat", tb.dsdt, dlen) ||
-	    spit(tdir, "facp.dat", tb.fadt, get32(tb.fadt + 4)) ||
-	    spit(tdir, "apic.dat", tb.madt, get32(tb.madt + 4)) ||
-	    spit(tdir, "xsdt.dat", tb.xsdt, get32(tb.xsdt + 4))) {
+	    spit(tdir, "facp.dat", tb.fadt, le32_at(tb.fadt + 4)) ||
+	    spit(tdir, "apic.dat", tb.madt, le32_at(tb.madt + 4)) ||
+	    spit(tdir, "xsdt.dat", tb.xsdt, le32_at(tb.xsdt + 4))) {
 		CHECK_FAIL_("cannot write the tables to %s", tdir);
 		return;
 	}
@@ -715,7 +699,7 @@ static void test_iasl_all_slots(void)
 	tmpdir_template(tdir, sizeof(tdir));
 	n = acpi_build(t, sizeof(t), TABLES_GPA, rsdp, 1, slots, ACPI_MAX_MMIO_DEVS);
 	if (n <= 0 || !find_tables(t, rsdp, &tb) || !mkdtemp(tdir) ||
-	    spit(tdir, "dsdt.dat", tb.dsdt, get32(tb.dsdt + 4))) {
+	    spit(tdir, "dsdt.dat", tb.dsdt, le32_at(tb.dsdt + 4))) {
 		CHECK_FAIL_("cannot build or write the DSDT (%d)", n);
 		return;
 	}

@@ -99,22 +99,6 @@ static void test_gmem_split_regions(void)
 	CHECK_EQ_U(r[1].size, 1 * GIB);
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
 static void test_zero_page(void)
 {
 	static uint8_t bp[BP_SIZE];
@@ -129,19 +113,19 @@ static void test_zero_page(void)
 	a.e820_entries = boot_e820_build(128 * MIB, e);
 	CHECK_EQ_I(boot_zero_page_build(bp, &a), 0);
 	CHECK_EQ_U(bp[BP_BOOT_FLAG] | bp[BP_BOOT_FLAG + 1] << 8, 0xaa55);
-	CHECK_EQ_U(get32(bp + BP_HEADER), BP_HDR_MAGIC);
+	CHECK_EQ_U(le32_at(bp + BP_HEADER), BP_HDR_MAGIC);
 	CHECK_EQ_U(bp[BP_TYPE_OF_LOADER], 0xff);
-	CHECK_EQ_U(get32(bp + BP_CMD_LINE_PTR), LAYOUT_CMDLINE_START);
-	CHECK_EQ_U(get32(bp + BP_CMDLINE_SIZE), 11);
-	CHECK_EQ_U(get32(bp + BP_RAMDISK_IMAGE), 0x7000000);
-	CHECK_EQ_U(get32(bp + BP_RAMDISK_SIZE), 4096);
+	CHECK_EQ_U(le32_at(bp + BP_CMD_LINE_PTR), LAYOUT_CMDLINE_START);
+	CHECK_EQ_U(le32_at(bp + BP_CMDLINE_SIZE), 11);
+	CHECK_EQ_U(le32_at(bp + BP_RAMDISK_IMAGE), 0x7000000);
+	CHECK_EQ_U(le32_at(bp + BP_RAMDISK_SIZE), 4096);
 	CHECK_EQ_U(bp[BP_E820_ENTRIES], a.e820_entries);
 	for (unsigned i = 0; i < a.e820_entries; i++) {
 		const uint8_t *t = bp + BP_E820_TABLE + 20 * i;
 
-		CHECK_EQ_U(get64(t), e[i].addr);
-		CHECK_EQ_U(get64(t + 8), e[i].size);
-		CHECK_EQ_U(get32(t + 16), e[i].type);
+		CHECK_EQ_U(le64_at(t), e[i].addr);
+		CHECK_EQ_U(le64_at(t + 8), e[i].size);
+		CHECK_EQ_U(le32_at(t + 16), e[i].type);
 	}
 }
 
@@ -180,17 +164,17 @@ static void test_pvh_start_info(void)
 	a.e820 = e;
 	a.e820_entries = boot_e820_build(256 * MIB, e);
 	CHECK_EQ_I(boot_pvh_write(&m, &a), 0);
-	CHECK_EQ_U(get32(ram + LAYOUT_PVH_INFO_START), PVH_START_MAGIC);
-	CHECK_EQ_U(get32(ram + LAYOUT_PVH_INFO_START + 4), 1);
-	CHECK_EQ_U(get32(ram + LAYOUT_PVH_INFO_START + 12), 1);
-	CHECK_EQ_U(get64(ram + LAYOUT_PVH_INFO_START + 16), LAYOUT_PVH_MODLIST_START);
-	CHECK_EQ_U(get64(ram + LAYOUT_PVH_INFO_START + 24), LAYOUT_CMDLINE_START);
-	CHECK_EQ_U(get64(ram + LAYOUT_PVH_INFO_START + 40), LAYOUT_PVH_MEMMAP_START);
-	CHECK_EQ_U(get32(ram + LAYOUT_PVH_INFO_START + 48), a.e820_entries);
-	CHECK_EQ_U(get64(ram + LAYOUT_PVH_MODLIST_START), 0x80000);
-	CHECK_EQ_U(get64(ram + LAYOUT_PVH_MODLIST_START + 8), 77);
-	CHECK_EQ_U(get64(ram + LAYOUT_PVH_MEMMAP_START + 24 * 2), LAYOUT_HIMEM_START);
-	CHECK_EQ_U(get32(ram + LAYOUT_PVH_MEMMAP_START + 24 * 1 + 16), E820_RESERVED);
+	CHECK_EQ_U(le32_at(ram + LAYOUT_PVH_INFO_START), PVH_START_MAGIC);
+	CHECK_EQ_U(le32_at(ram + LAYOUT_PVH_INFO_START + 4), 1);
+	CHECK_EQ_U(le32_at(ram + LAYOUT_PVH_INFO_START + 12), 1);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PVH_INFO_START + 16), LAYOUT_PVH_MODLIST_START);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PVH_INFO_START + 24), LAYOUT_CMDLINE_START);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PVH_INFO_START + 40), LAYOUT_PVH_MEMMAP_START);
+	CHECK_EQ_U(le32_at(ram + LAYOUT_PVH_INFO_START + 48), a.e820_entries);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PVH_MODLIST_START), 0x80000);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PVH_MODLIST_START + 8), 77);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PVH_MEMMAP_START + 24 * 2), LAYOUT_HIMEM_START);
+	CHECK_EQ_U(le32_at(ram + LAYOUT_PVH_MEMMAP_START + 24 * 1 + 16), E820_RESERVED);
 	/* The start info must not overlap the module list it points to. */
 	CHECK(LAYOUT_PVH_INFO_START + PVH_INFO_SIZE <= LAYOUT_PVH_MODLIST_START);
 	free(ram);
@@ -204,14 +188,14 @@ static void test_pagetables_and_gdt(void)
 
 	gmem_init_from(&m, ram, 1 << 20);
 	CHECK_EQ_I(boot_pagetables_write(&m), 0);
-	CHECK_EQ_U(get64(ram + LAYOUT_PML4_START), LAYOUT_PDPTE_START | 3);
-	CHECK_EQ_U(get64(ram + LAYOUT_PDPTE_START), LAYOUT_PDE_START | 3);
-	CHECK_EQ_U(get64(ram + LAYOUT_PDE_START + 8 * 511), (511ULL << 21) | 0x83);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PML4_START), LAYOUT_PDPTE_START | 3);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PDPTE_START), LAYOUT_PDE_START | 3);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_PDE_START + 8 * 511), (511ULL << 21) | 0x83);
 	CHECK_EQ_I(boot_gdt_write(&m, 1, gdt), 0);
 	/* Known encodings: flat 64-bit code and flat data segments. */
 	CHECK_EQ_U(gdt[1], 0x00af9b000000ffffULL);
 	CHECK_EQ_U(gdt[2], 0x00cf93000000ffffULL);
-	CHECK_EQ_U(get64(ram + LAYOUT_GDT_START + 8), gdt[1]);
+	CHECK_EQ_U(le64_at(ram + LAYOUT_GDT_START + 8), gdt[1]);
 	CHECK_EQ_I(boot_gdt_write(&m, 0, gdt), 0);
 	CHECK_EQ_U(gdt[1], 0x00cf9b000000ffffULL);
 	free(ram);
@@ -259,11 +243,11 @@ static void check_mptable(unsigned ncpus)
 	if (n <= 0)
 		return;
 	CHECK(memcmp(buf, "_MP_", 4) == 0);
-	CHECK_EQ_U(get32(buf + 4), 0x9fc00 + 16);
+	CHECK_EQ_U(le32_at(buf + 4), 0x9fc00 + 16);
 	CHECK_EQ_U(sum8(buf, 16), 0);
 	CHECK(memcmp(mpc, "PCMP", 4) == 0);
 	CHECK_EQ_U(sum8(mpc, (size_t)(mpc[4] | mpc[5] << 8)), 0);
-	CHECK_EQ_U(get32(mpc + 36), LAYOUT_LAPIC_START);
+	CHECK_EQ_U(le32_at(mpc + 36), LAYOUT_LAPIC_START);
 	entries = (unsigned)(mpc[34] | mpc[35] << 8);
 	p = mpc + 44;
 	for (unsigned i = 0; i < entries; i++) {
@@ -276,7 +260,7 @@ static void check_mptable(unsigned ncpus)
 		}
 		if (p[0] == 2) {
 			ioapics++;
-			CHECK_EQ_U(get32(p + 4), LAYOUT_IOAPIC_START);
+			CHECK_EQ_U(le32_at(p + 4), LAYOUT_IOAPIC_START);
 			CHECK(p[1] >= ncpus);   /* IOAPIC id clashes with no CPU */
 		}
 		intsrc += p[0] == 3;
@@ -324,33 +308,33 @@ static void check_acpi(unsigned ncpus)
 	CHECK_EQ_U(sum8(rsdp, 20), 0);
 	CHECK_EQ_U(sum8(rsdp, 36), 0);
 	CHECK_EQ_U(rsdp[15], 2);
-	xsdt = acpi_at(tables, base, get64(rsdp + 24));
+	xsdt = acpi_at(tables, base, le64_at(rsdp + 24));
 	CHECK(memcmp(xsdt, "XSDT", 4) == 0);
-	CHECK_EQ_U(sum8(xsdt, get32(xsdt + 4)), 0);
-	CHECK_EQ_U(get32(xsdt + 4), 36 + 16);
-	fadt = acpi_at(tables, base, get64(xsdt + 36));
-	madt = acpi_at(tables, base, get64(xsdt + 44));
+	CHECK_EQ_U(sum8(xsdt, le32_at(xsdt + 4)), 0);
+	CHECK_EQ_U(le32_at(xsdt + 4), 36 + 16);
+	fadt = acpi_at(tables, base, le64_at(xsdt + 36));
+	madt = acpi_at(tables, base, le64_at(xsdt + 44));
 	CHECK(memcmp(fadt, "FACP", 4) == 0);
-	CHECK_EQ_U(sum8(fadt, get32(fadt + 4)), 0);
-	CHECK(get32(fadt + 112) & (1u << 20));          /* hardware-reduced */
-	dsdt = acpi_at(tables, base, get64(fadt + 140));
-	CHECK_EQ_U(get32(fadt + 40), get64(fadt + 140));
+	CHECK_EQ_U(sum8(fadt, le32_at(fadt + 4)), 0);
+	CHECK(le32_at(fadt + 112) & (1u << 20));          /* hardware-reduced */
+	dsdt = acpi_at(tables, base, le64_at(fadt + 140));
+	CHECK_EQ_U(le32_at(fadt + 40), le64_at(fadt + 140));
 	CHECK(memcmp(dsdt, "DSDT", 4) == 0);
-	CHECK_EQ_U(sum8(dsdt, get32(dsdt + 4)), 0);
+	CHECK_EQ_U(sum8(dsdt, le32_at(dsdt + 4)), 0);
 	CHECK(memcmp(madt, "APIC", 4) == 0);
-	CHECK_EQ_U(sum8(madt, get32(madt + 4)), 0);
-	CHECK_EQ_U(get32(madt + 36), LAYOUT_LAPIC_START);
-	end = madt + get32(madt + 4);
+	CHECK_EQ_U(sum8(madt, le32_at(madt + 4)), 0);
+	CHECK_EQ_U(le32_at(madt + 36), LAYOUT_LAPIC_START);
+	end = madt + le32_at(madt + 4);
 	CHECK(end <= tables + n);
 	for (p = madt + 44; p < end && p[1]; p += p[1]) {
 		if (p[0] == 0) {
 			CHECK_EQ_U(p[3], lapics);
-			CHECK_EQ_U(get32(p + 4) & 1, 1);
+			CHECK_EQ_U(le32_at(p + 4) & 1, 1);
 			lapics++;
 		}
 		if (p[0] == 1) {
 			ioapics++;
-			CHECK_EQ_U(get32(p + 4), LAYOUT_IOAPIC_START);
+			CHECK_EQ_U(le32_at(p + 4), LAYOUT_IOAPIC_START);
 		}
 		nmis += p[0] == 4;
 	}
