@@ -107,6 +107,8 @@ static const struct sc_rule sc_api[] = {
 static const struct sc_rule sc_vcpu[] = {
 	COMMON_RULES,
 	ARG_EQ(ioctl, 1, KVM_RUN, "run the vCPU"),
+	ARG_EQ(ioctl, 1, KVM_GET_REGS, "log where a guest triple-faulted"),
+	ARG_EQ(ioctl, 1, KVM_GET_SREGS, "log where a guest triple-faulted"),
 	ARG_EQ(ioctl, 1, KVM_IRQ_LINE, "serial and i8042 interrupt lines"),
 	ANY(io_uring_enter, "virtio-blk reset waits for in-flight I/O"),
 };

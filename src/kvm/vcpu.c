@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch/x86/regs.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -141,9 +142,14 @@ static enum vcpu_stop vcpu_handle_exit(struct vcpu *v)
 	case KVM_EXIT_MMIO:
 		vcpu_mmio(v);
 		return VCPU_STOP_NONE;
-	case KVM_EXIT_SHUTDOWN:
-		LOG_INFO("vCPU %u: guest shutdown (triple fault)", v->index);
+	case KVM_EXIT_SHUTDOWN: {
+		/* A guest may mean it (reboot=t), or it crashed: say where it was. */
+		char st[320];
+
+		x86_vcpu_describe(v->fd, st, sizeof(st));
+		LOG_INFO("vCPU %u: guest shutdown (triple fault) at %s", v->index, st);
 		return VCPU_STOP_RESET;
+	}
 	case KVM_EXIT_SYSTEM_EVENT:
 		LOG_INFO("vCPU %u: guest system event %u", v->index, run->system_event.type);
 		return run->system_event.type == KVM_SYSTEM_EVENT_CRASH ? VCPU_STOP_ERROR

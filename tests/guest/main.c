@@ -53,5 +53,7 @@ void guest_main(int entry, uint64_t info)
 	probe_run_all(bi);
 	if (cmdline_has_word(bi->cmdline, "boot_timer"))
 		io_write8(BOOT_TIMER_ADDR, BOOT_TIMER_MAGIC);
+	if (cmdline_has_word(bi->cmdline, "triple_fault"))
+		idt_triple_fault();      /* the VMM must stop and say where */
 	i8042_reset_machine();
 }

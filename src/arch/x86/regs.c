@@ -218,3 +218,25 @@ int x86_vcpu_boot_regs(int vcpu_fd, enum boot_entry_kind kind, uint64_t entry,
 		return regs_fail(err, errlen, "KVM_SET_REGS");
 	return 0;
 }
+
+void x86_vcpu_describe(int vcpu_fd, char *buf, size_t len)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0) {
+		snprintf(buf, len, "registers unavailable: %s", strerror(errno));
+		return;
+	}
+	snprintf(buf, len,
+		 "rip=%#llx rsp=%#llx rflags=%#llx cs=%#x cr0=%#llx cr2=%#llx cr3=%#llx "
+		 "cr4=%#llx efer=%#llx idt=%#llx/%#x gdt=%#llx/%#x",
+		 (unsigned long long)r.rip, (unsigned long long)r.rsp,
+		 (unsigned long long)r.rflags, s.cs.selector, (unsigned long long)s.cr0,
+		 (unsigned long long)s.cr2, (unsigned long long)s.cr3, (unsigned long long)s.cr4,
+		 (unsigned long long)s.efer, (unsigned long long)s.idt.base, s.idt.limit,
+		 (unsigned long long)s.gdt.base, s.gdt.limit);
+	/* KVM on AMD re-initialises the vCPU on a shutdown intercept: nothing left to see. */
+	if (r.rip == 0xfff0 && s.cs.selector == 0xf000 && strlen(buf) + 40 < len)
+		strcat(buf, " (the reset state: KVM reset the vCPU)");
+}

@@ -25,4 +25,11 @@ int x86_vcpu_init(int vcpu_fd, const struct kvm_vm *vm, unsigned index, unsigned
 int x86_vcpu_boot_regs(int vcpu_fd, enum boot_entry_kind kind, uint64_t entry,
 		       const uint64_t gdt[4], char *err, size_t errlen);
 
+/*
+ * x86_vcpu_describe: one line of the vCPU's registers (rip, rsp, control
+ * registers, descriptor tables) into @buf, to log why a guest stopped (a
+ * triple fault). Any thread; "registers unavailable" if KVM refuses.
+ */
+void x86_vcpu_describe(int vcpu_fd, char *buf, size_t len);
+
 #endif
