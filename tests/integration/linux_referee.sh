@@ -180,20 +180,35 @@ if [ -d /sys/module/kvm_pvm ] || { [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys
 else
 	c=vmlinux-4cpu-256M-to-init
 	fetch "$VMLINUX_FLAVOUR" "$VMLINUX_DIR"
-	boot "$c" "$VMLINUX_DIR/vmlinux" 4 256 "console=ttyS0 reboot=k panic=1"
-	deadline=$((SECONDS + 180))   # a bound for a stuck boot, not a speed check
-	while [ $SECONDS -lt $deadline ] && kill -0 "$VM_PID" 2>/dev/null &&
-		! grep -Eq 'VFS: Unable to mount root fs|Kernel panic' "$LOGDIR/$c.console"; do
-		sleep 0.2
+	# In the lab (QEMU's emulated SVM under nested KVM) this kernel with 4 vCPUs on the lab's
+	# 2 triple-faults at a random point in about one boot of three (seen at 12 s and 23 s of
+	# guest time; not seen with 1 or 2 vCPUs): there a boot that
+	# triple-faulted is counted and tried again, up to 3 times, and the PASS line says so.
+	tries=1 faults=0
+	while :; do
+		boot "$c" "$VMLINUX_DIR/vmlinux" 4 256 "console=ttyS0 reboot=k panic=1"
+		deadline=$((SECONDS + 180))   # a bound for a stuck boot, not a speed check
+		while [ $SECONDS -lt $deadline ] && kill -0 "$VM_PID" 2>/dev/null &&
+			! grep -aEq 'VFS: Unable to mount root fs|Kernel panic' "$LOGDIR/$c.console"; do
+			sleep 0.2
+		done
+		stop
+		grep -aEq 'VFS: Unable to mount root fs|Kernel panic' "$LOGDIR/$c.console" && break
+		grep -aq 'guest shutdown (triple fault)' "$LOGDIR/$c.console" "$LOGDIR/$c.stderr" || break
+		faults=$((faults + 1))
+		echo "# $c: triple fault, attempt $tries: $(grep -ah 'triple fault' "$LOGDIR/$c.console" "$LOGDIR/$c.stderr" | head -n1)"
+		cp "$LOGDIR/$c.console" "$LOGDIR/$c.console.fault$tries"
+		[ -n "${EMBER_IN_LAB:-}" ] && [ $tries -lt 3 ] || break
+		tries=$((tries + 1))
 	done
-	stop
-	if grep -Eq 'smp: Brought up [0-9]+ nodes?, 4 CPUs' "$LOGDIR/$c.console"; then
-		echo "PASS $NAME/$c/smp ($(grep -Eo 'smp: Brought up.*' "$LOGDIR/$c.console" | head -n1))"
+	[ $faults -gt 0 ] && note=", $faults triple fault(s) in the lab before" || note=
+	if grep -aEq 'smp: Brought up [0-9]+ nodes?, 4 CPUs' "$LOGDIR/$c.console"; then
+		echo "PASS $NAME/$c/smp ($(grep -aEo 'smp: Brought up.*' "$LOGDIR/$c.console" | head -n1))"
 	else
 		fail "/$c/smp" "no 'smp: Brought up ... 4 CPUs' line"; nfail=$((nfail + 1))
 	fi
-	if grep -Eq 'VFS: Unable to mount root fs|Kernel panic' "$LOGDIR/$c.console"; then
-		echo "PASS $NAME/$c/panic ($(grep -Eo '(VFS: Unable to mount root fs|Kernel panic).*' "$LOGDIR/$c.console" | head -n1))"
+	if grep -aEq 'VFS: Unable to mount root fs|Kernel panic' "$LOGDIR/$c.console"; then
+		echo "PASS $NAME/$c/panic ($(grep -aEo '(VFS: Unable to mount root fs|Kernel panic).*' "$LOGDIR/$c.console" | head -n1)$note)"
 	else
 		fail "/$c/panic" "no 'VFS: Unable to mount root fs' / 'Kernel panic' within 180 s (console $LOGDIR/$c.console)"
 		nfail=$((nfail + 1))

@@ -256,7 +256,7 @@ if mkns 6 && start_echo 6; then
 		[ "$busy" -lt $((wall / 5)) ] && [ "${sent:-0}" -gt 1000 ]; then
 		pass hold "flood=$sent event-thread-cpu=${busy}ms/${wall}ms no_rx_avail_buffer=$nobuf drained=$(field drained "$line")"
 	elif [ "${sent:-0}" -ne 0 ]; then
-		fail hold "rc=$RC flood=$sent cpu=${busy}ms/${wall}ms no_rx_avail_buffer=$nobuf: $line"
+		fail hold "rc=$RC flood=$sent cpu=${busy}ms/${wall}ms no_rx_avail_buffer=$nobuf: ${line:-no PROBE line; output ends: $(tail -n 3 "$TMP/c6.out" | tr '\n' '|')}"
 	fi
 fi
 
