@@ -14,7 +14,7 @@ FUZZ_CC ?= clang
 # Debian packages: what the build needs, and what the tests need on top.
 BUILD_PKGS := gcc make libc6-dev libseccomp-dev libcap-ng-dev libjsmn-dev liburing-dev
 TEST_PKGS  := clang libclang-rt-14-dev qemu-system-x86 lz4 python3 python3-yaml python3-jsonschema \
-              socat curl iproute2 \
+              socat curl iproute2 e2fsprogs acpica-tools \
               binutils cpio xz-utils $(LAB_PKGS)
 # The lab (tests/lab/lab.sh), for hosts without a working /dev/kvm.
 LAB_PKGS   := qemu-system-x86 busybox-static kmod cpio gzip
