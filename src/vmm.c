@@ -187,7 +187,11 @@ static void vmm_request_stop(void *opaque, enum vcpu_stop why)
 
 static void vmm_kbd_reset(void *opaque)
 {
-	LOG_INFO("Guest reset: it pulsed the i8042 reset line");
+	struct vmm *v = opaque;
+
+	/* Linux pulses the line again while it waits: say it once. */
+	if (__atomic_load_n(&v->stop_why, __ATOMIC_SEQ_CST) == VCPU_STOP_NONE)
+		LOG_INFO("Guest reset: it pulsed the i8042 reset line");
 	vmm_request_stop(opaque, VCPU_STOP_RESET);
 }
 

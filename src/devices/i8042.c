@@ -31,8 +31,14 @@
 #define KBD_GET_ID      0xf2
 #define KBD_BAT_OK      0xaa
 
-/* Scan-code set 2 make codes (Firecracker's sequence). */
-static const uint8_t i8042_cad[] = { 0x14, 0x11, 0xe0, 0x71 };
+/*
+ * Ctrl, Alt and Delete pressed, then released, as the host reads them: in
+ * scan-code set 1 while the controller translates (CTR_TRANSLATE, the PC
+ * default, which Linux keeps: its atkbd then maps set-1 bytes), else in set 2.
+ */
+static const uint8_t i8042_cad_set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+static const uint8_t i8042_cad_set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71,
+					  0xf0, 0x11, 0xf0, 0x14 };
 
 int i8042_init(struct i8042 *k, void (*pulse_irq)(void *), void (*reset)(void *), void *opaque)
 {
@@ -73,6 +79,7 @@ static int i8042_push(struct i8042 *k, uint8_t b)
 static void i8042_data_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
 {
 	struct i8042 *k = opaque;
+	int irq = 0;
 
 	(void)off;
 	memset(data, 0, len);
@@ -82,11 +89,15 @@ static void i8042_data_read(void *opaque, uint64_t off, uint8_t *data, unsigned 
 		k->head = (k->head + 1) % I8042_BUF_CAP;
 		k->len--;
 		metric_inc(M_i8042_read_count);
+		/* One byte per interrupt, as on a PC: Linux reads one byte per IRQ 1. */
+		irq = k->len && (k->ctr & CTR_KBD_INT);
 	} else {
 		k->missed_read++;
 		metric_inc(M_i8042_missed_read_count);
 	}
 	pthread_mutex_unlock(&k->lock);
+	if (irq)
+		k->pulse_irq(k->opaque);
 }
 
 static void i8042_data_write(void *opaque, uint64_t off, const uint8_t *data, unsigned len)
@@ -185,17 +196,25 @@ const struct bus_ops i8042_cmd_ops = { .read = i8042_cmd_read, .write = i8042_cm
 
 int i8042_ctrl_alt_del(struct i8042 *k)
 {
-	int ok = 1;
+	const uint8_t *seq;
+	size_t n;
+	int ok = 1, irq;
 
 	pthread_mutex_lock(&k->lock);
-	if (I8042_BUF_CAP - k->len < sizeof(i8042_cad))
+	if (k->ctr & CTR_TRANSLATE)
+		seq = i8042_cad_set1, n = sizeof(i8042_cad_set1);
+	else
+		seq = i8042_cad_set2, n = sizeof(i8042_cad_set2);
+	if (I8042_BUF_CAP - k->len < n)
 		ok = 0;
 	else
-		for (size_t i = 0; i < sizeof(i8042_cad); i++)
-			i8042_push(k, i8042_cad[i]);
+		for (size_t i = 0; i < n; i++)
+			i8042_push(k, seq[i]);
+	irq = ok && (k->ctr & CTR_KBD_INT);
 	pthread_mutex_unlock(&k->lock);
 	if (!ok)
 		return -ENOSPC;
-	k->pulse_irq(k->opaque);
+	if (irq)
+		k->pulse_irq(k->opaque);
 	return 0;
 }

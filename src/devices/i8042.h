@@ -33,8 +33,10 @@ int i8042_init(struct i8042 *k, void (*pulse_irq)(void *), void (*reset)(void *)
 void i8042_destroy(struct i8042 *k);
 
 /*
- * i8042_ctrl_alt_del: queue the Ctrl, Alt, Del make codes (scan-code set 2,
- * as Firecracker sends them) and raise IRQ 1. Returns 0 or -ENOSPC. Any thread.
+ * i8042_ctrl_alt_del: queue Ctrl, Alt and Delete pressed then released, in
+ * scan-code set 1 while the controller translates (the default, Linux's
+ * setting) or set 2 otherwise, and raise IRQ 1 (again after each byte read).
+ * Returns 0, or -ENOSPC if the output buffer cannot take the sequence.
  */
 int i8042_ctrl_alt_del(struct i8042 *k);
 
