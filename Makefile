@@ -1,7 +1,7 @@
 # ember: one non-recursive build. Objects under build/, header dependencies via -MMD -MP.
 #
 #   make            build/ember, build/ember-jailer and the test guest images
-#   make run        boot the bundled test guest with config.example.json
+#   make run        boot Debian's kernel and a busybox root file system (config.example.json)
 #   make test       every test (unit, fuzz smoke, integration); ends with "N passed, M failed"
 #   make fuzz       run the libFuzzer targets longer (FUZZ_SECONDS each)
 #   make deps       install missing Debian packages (root) or say which to install
@@ -18,6 +18,8 @@ TEST_PKGS  := clang libclang-rt-14-dev qemu-system-x86 lz4 python3 python3-yaml 
               binutils cpio xz-utils $(LAB_PKGS)
 # The lab (tests/lab/lab.sh), for hosts without a working /dev/kvm.
 LAB_PKGS   := qemu-system-x86 busybox-static kmod cpio gzip
+# make run's Linux guest (tests/linux/guest_io.sh prepare).
+RUN_PKGS   := busybox-static cpio socat e2fsprogs
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wwrite-strings -Werror
@@ -52,7 +54,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
-.PHONY: all ember jailer guest unit fuzz-build fuzz test run deps deps-test deps-lab clean
+.PHONY: all ember jailer guest unit fuzz-build fuzz test run deps deps-test deps-lab deps-run clean
 all: deps ember jailer guest
 
 ember: $(BUILD)/ember
@@ -117,14 +119,21 @@ $(BUILD)/ember-sctest: $(BUILD)/obj/src/main.o $(BUILD)/obj-sctest/seccomp_filte
 test: deps deps-test all unit fuzz-build $(BUILD)/ember-sctest
 	@BUILD=$(BUILD) tests/run.sh
 
-# Where /dev/kvm does not work (tests/lab/kvm-probe says why), the same command runs in the lab.
+# make run [FUNC='shell command']: Debian's cloud kernel and a busybox root file system
+# (tests/linux/guest_io.sh prepare: apt-get download, cached under build/) boot from
+# config.example.json, run the function and power off. Where /dev/kvm does not work
+# (tests/lab/kvm-probe says why), the same command runs in the lab.
 run: all
-	@if why=$$(tests/lab/kvm-probe); then \
-	  $(BUILD)/ember --no-api --boot-timer --config-file config.example.json; \
+	@$(MAKE) -s deps-run || exit 1; \
+	tests/linux/guest_io.sh prepare >/dev/null || exit 1; \
+	cfg=config.example.json; \
+	if [ -n "$$FUNC" ]; then tests/linux/guest_io.sh demo-config "$$FUNC" >$(BUILD)/run.json && cfg=$(BUILD)/run.json; fi; \
+	if why=$$(tests/lab/kvm-probe); then \
+	  $(BUILD)/ember --no-api --boot-timer --config-file $$cfg; \
 	else \
-	  echo "make run: $$why; booting through the lab (tests/lab/lab.sh, about a minute)"; \
+	  echo "make run: $$why; booting through the lab (tests/lab/lab.sh, about two minutes)"; \
 	  $(MAKE) -s deps-lab || exit 1; \
-	  EMBER_LAB_QUIET=1 tests/lab/lab.sh -- $(BUILD)/ember --no-api --boot-timer --config-file config.example.json; \
+	  EMBER_LAB_QUIET=1 tests/lab/lab.sh -- $(BUILD)/ember --no-api --boot-timer --config-file $$cfg; \
 	fi
 
 # Install what is missing when we can; otherwise say exactly what to install.
@@ -153,6 +162,9 @@ deps-test:
 
 deps-lab:
 	$(call install_pkgs,$(LAB_PKGS))
+
+deps-run:
+	$(call install_pkgs,$(RUN_PKGS))
 
 clean:
 	rm -rf $(BUILD)

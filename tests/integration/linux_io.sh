@@ -2,7 +2,9 @@
 # linux_io.sh: Debian's cloud kernel on an ext4 root file system moves data through ember's
 # virtio-blk, virtio-net and virtio-vsock with Linux's own drivers (tests/linux/guest_io.sh):
 # the root file system written and clean after poweroff, a read-only drive refusing writes,
-# ping and TCP both ways through a tap, vsock both ways and 8 streams at once, all checksummed.
+# ping and TCP both ways through a tap, vsock both ways and 8 streams at once, all checksummed;
+# then the bzImage driven over the API (pause/resume, PATCH /drives, stdin, SendCtrlAltDel), and
+# what `make run` boots (config.example.json and a function of our own).
 #
 # ember-test: needs-kvm
 # ember-test: prepare   (fetches the kernel and its modules on the host: the lab has no network)
@@ -14,4 +16,21 @@ cd "$(dirname "$0")/../.."
 if [ -n "${EMBER_IN_LAB:-}" ]; then
 	export GIO_TCP_MIB=${GIO_TCP_MIB:-8} GIO_VSOCK_MIB=${GIO_VSOCK_MIB:-4}
 fi
-GIO_NAME=linux_io exec tests/linux/guest_io.sh run
+# In the lab a Linux guest with 2 vCPUs sometimes triple-faults at a random point (README, Known
+# limits); a run that failed that way there is shown as comments and run once more.
+rc=0
+for mode in run-net:console.log run-api:console-api.log run-demo:console-demo.log; do
+	for try in 1 2; do
+		out=$(GIO_NAME=linux_io tests/linux/guest_io.sh "${mode%%:*}")
+		if grep -q '^FAIL' <<<"$out" && [ -n "${EMBER_IN_LAB:-}" ] && [ $try = 1 ] &&
+			grep -aq 'guest shutdown (triple fault)' "${BUILD:-build}/linux-io/${mode#*:}"; then
+			echo "# ${mode%%:*}: the guest triple-faulted in the lab; running it again"
+			sed 's/^/# first run: /' <<<"$out"
+			continue
+		fi
+		echo "$out"
+		grep -q '^FAIL' <<<"$out" && rc=1
+		break
+	done
+done
+exit $rc

@@ -58,29 +58,12 @@ die() { echo "FAIL $NAME/setup: $*"; exit 1; }
 
 # The kernel (image only) and, from the same .deb, the virtio modules.
 prepare() {
-	local pkg ver deb tmp m
 	command -v busybox >/dev/null || die "busybox not found (Debian package busybox-static)"
 	command -v cpio >/dev/null || die "cpio not found (Debian package cpio)"
 	tests/kernel/fetch-debian-kernel.sh "$KDIR" >/dev/null ||
 		die "cannot fetch Debian's cloud kernel (tests/kernel/fetch-debian-kernel.sh)"
-	read -r pkg ver <"$KDIR/package"
 	mkdir -p "$WORK"
-	if [ ! -s "$WORK/modules.$pkg" ]; then
-		tmp=$(mktemp -d "$WORK/deb.XXXXXX")
-		say "downloading $pkg $ver for its modules"
-		(cd "$tmp" && apt-get -q -o APT::Sandbox::User=root download "$pkg=$ver" >/dev/null) ||
-			{ rm -rf "$tmp"; die "apt-get download $pkg=$ver failed"; }
-		deb=$(ls "$tmp"/*.deb)
-		dpkg-deb -x "$deb" "$tmp/x" || { rm -rf "$tmp"; die "dpkg-deb -x $deb failed"; }
-		rm -rf "$WORK/modules"
-		mkdir -p "$WORK/modules"
-		for m in $MODULES; do
-			cp "$tmp"/x/lib/modules/*/"$m" "$WORK/modules/" ||
-				{ rm -rf "$tmp"; die "$m is not in $pkg"; }
-		done
-		rm -rf "$tmp"
-		echo "$pkg $ver" >"$WORK/modules.$pkg"
-	fi
+	tests/linux/fetch-modules.sh "$KDIR" "$WORK/modules" $MODULES || die "cannot fetch the kernel's modules"
 	build_initramfs
 	# A small drive: the virtio-blk device the DSDT must describe.
 	[ -s "$WORK/disk.img" ] || truncate -s 4M "$WORK/disk.img"

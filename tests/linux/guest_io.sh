@@ -4,8 +4,10 @@
 #
 #   tests/linux/guest_io.sh prepare     host side: the kernel, its modules (apt-get download),
 #                                       the initramfs and the ext4 root file system
-#   tests/linux/guest_io.sh [run]       one boot under ember (needs /dev/kvm and root for the
-#                                       network namespace); PASS/FAIL lines, exit 1 on a FAIL
+#   tests/linux/guest_io.sh [run]       the boots below under ember (needs /dev/kvm and root for
+#                                       the network namespace); PASS/FAIL lines, exit 1 on a FAIL
+#   tests/linux/guest_io.sh run-net|run-api|run-demo     one of them
+#   tests/linux/guest_io.sh demo-config CMD   config.example.json with CMD as the function
 #
 # The initramfs loads the virtio modules (Debian builds them as modules), mounts /dev/vda
 # (ext4, built with `mkfs.ext4 -d`, never mounted on the host) and switch_roots to it. The
@@ -53,24 +55,6 @@ CID=3
 say() { echo "$NAME: $*" >&2; }
 die() { echo "FAIL $NAME/setup: $*"; exit 1; }
 
-# The kernel's modules, from the .deb of the kernel image fetch-debian-kernel.sh unpacked.
-fetch_modules() {
-	local pkg ver tmp m
-	read -r pkg ver <"$KDIR/package"
-	[ -s "$WORK/modules.stamp" ] && [ "$(cat "$WORK/modules.stamp")" = "$pkg $ver" ] && return 0
-	tmp=$(mktemp -d "$WORK/deb.XXXXXX")
-	say "downloading $pkg $ver for its modules"
-	(cd "$tmp" && apt-get -q -o APT::Sandbox::User=root download "$pkg=$ver" >/dev/null) ||
-		{ rm -rf "$tmp"; die "apt-get download $pkg=$ver failed"; }
-	dpkg-deb -x "$tmp"/*.deb "$tmp/x" || { rm -rf "$tmp"; die "dpkg-deb -x failed"; }
-	rm -rf "$WORK/modules" && mkdir -p "$WORK/modules"
-	for m in $MODULES; do
-		cp "$tmp"/x/lib/modules/*/"$m" "$WORK/modules/" || { rm -rf "$tmp"; die "$m is not in $pkg"; }
-	done
-	rm -rf "$tmp"
-	echo "$pkg $ver" >"$WORK/modules.stamp"
-}
-
 # copy_with_libs ROOT PROGRAM: PROGRAM and the shared libraries it loads, at their host paths.
 copy_with_libs() {
 	local root=$1 prog=$2 lib
@@ -96,7 +80,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 while read -r m; do insmod /lib/modules/$m || echo "GIO insmod-failed $m" >/dev/console; done </lib/modules/order
 for i in $(seq 50); do [ -b /dev/vda ] && break; sleep 0.1; done
-if ! mount -t ext4 -o rw /dev/vda /newroot; then
+o=rw; [ "$(cat /sys/block/vda/ro 2>/dev/null)" = 1 ] && o=ro
+if ! mount -t ext4 -o $o /dev/vda /newroot; then
 	echo "GIO rootfs-mount-failed" >/dev/console
 	poweroff -f
 fi
@@ -114,10 +99,11 @@ build_rootfs() {
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,root}
 	cp "$(command -v busybox)" "$root/bin/busybox"
+	# The applets as links made here: the root may be mounted read-only (make run).
+	for a in $("$root/bin/busybox" --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
 	copy_with_libs "$root" "$(command -v socat)" || die "cannot copy socat and its libraries"
 	cat >"$root/sbin/init" <<'EOF'
 #!/bin/busybox sh
-/bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -126,6 +112,17 @@ say() { echo "GIO $*" >/dev/console; }
 arg() { sed -n "s/.* gio_$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 tcp_mib=$(arg tcp_mib); vsock_mib=$(arg vsock_mib); host=$(arg host); me=$(arg ip)
 say "root $(awk '$2 == "/" { print $1, $3, $4 }' /proc/mounts | tail -n1 | cut -d, -f1)"
+
+if [ "$(arg mode)" = run ]; then
+	# make run: one function, given base64-encoded on the command line, then poweroff.
+	cmd=$(arg run | base64 -d)
+	echo
+	echo "ember: Linux $(uname -r) with $(nproc) vCPU(s) and $(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo) MiB, root file system on /dev/vda; the function:"
+	echo "/ # $cmd"
+	sh -c "$cmd"
+	echo "ember: the function exited with status $?; powering off"
+	poweroff -f
+fi
 
 if [ "$(arg mode)" = api ]; then
 	# Driven over ember's API: SendCtrlAltDel arrives as SIGINT to init (kernel.ctrl-alt-del=0).
@@ -201,7 +198,7 @@ prepare() {
 	mkdir -p "$WORK"
 	tests/kernel/fetch-debian-kernel.sh "$KDIR" >/dev/null ||
 		die "cannot fetch Debian's cloud kernel (tests/kernel/fetch-debian-kernel.sh)"
-	fetch_modules
+	tests/linux/fetch-modules.sh "$KDIR" "$WORK/modules" $MODULES || die "cannot fetch the kernel's modules"
 	build_initramfs
 	build_rootfs
 }
@@ -416,10 +413,40 @@ run_api() {
 	verdict api-clean "$([ -z "$p" ] && echo 1)" "$p"
 }
 
+# demo: what `make run` boots (config.example.json, read-only root, the default function) and,
+# through demo-config, a function of our own; both must print their output and end with 0.
+run_demo() {
+	local log=$WORK/console-demo.log rc cfg marker=ember-demo-$$-$RANDOM p
+	[ -s "$WORK/initramfs.cpio.gz" ] && [ -s "$WORK/root.ext4" ] && [ -s "$KERNEL" ] &&
+		[ ! "$0" -nt "$WORK/root.ext4" ] || prepare
+	p=$(sha256sum <"$WORK/root.ext4")
+	timeout "$TIMEOUT" "$EMBER" --no-api --config-file config.example.json </dev/null >"$log" 2>&1
+	rc=$?
+	verdict make-run "$([ $rc = 0 ] && grep -aq '^Hello from a Linux microVM: Linux 6' "$log" &&
+		grep -aq 'the function exited with status 0; powering off' "$log" && echo 1)" \
+		"ember exited $rc; $(grep -a '^Hello from\|^ember:' "$log" | tr -d '\r' | tr '\n' '|')"
+	cfg=$WORK/demo.json
+	demo_config "echo \"\$(cat /proc/cmdline | wc -w) words, $marker\"; exit 3" >"$cfg"
+	timeout "$TIMEOUT" "$EMBER" --no-api --config-file "$cfg" </dev/null >"$log.2" 2>&1
+	rc=$?
+	verdict make-run-func "$([ $rc = 0 ] && grep -aEq "^[0-9]+ words, $marker" "$log.2" &&
+		grep -aq 'the function exited with status 3' "$log.2" && [ "$p" = "$(sha256sum <"$WORK/root.ext4")" ] && echo 1)" \
+		"ember exited $rc; $(grep -a "$marker\|^ember:" "$log.2" | grep -v 'Command line' | tr -d '\r' | tr '\n' '|'); the read-only root image $([ "$p" = "$(sha256sum <"$WORK/root.ext4")" ] && echo unchanged || echo CHANGED)"
+}
+
+# demo-config CMD: config.example.json with CMD as the function (base64 on the command line).
+demo_config() {
+	local b64
+	b64=$(printf '%s' "$1" | base64 -w0)
+	sed "s#gio_run=[A-Za-z0-9+/=]*#gio_run=$b64#" config.example.json
+}
+
 case "${1:-run}" in
+demo-config) demo_config "${2:?usage: $0 demo-config CMD}" ;;
 prepare) prepare ;;
-run) mkdir -p "$WORK" && { run; run_api; } | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
+run) mkdir -p "$WORK" && { run; run_api; run_demo; } | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 run-net) mkdir -p "$WORK" && run | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 run-api) mkdir -p "$WORK" && run_api | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
+run-demo) mkdir -p "$WORK" && run_demo | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 *) echo "usage: $0 [prepare|run]" >&2; exit 2 ;;
 esac
