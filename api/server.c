@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,7 +31,17 @@ struct api_conn {
 	int close_after;      /* close once out is flushed */
 	int sent_continue;    /* "100 Continue" sent for the request being read */
 	int want_out;         /* EPOLLOUT registered */
+	uint64_t last_ms;     /* last byte in or out (CLOCK_MONOTONIC) */
+	uint64_t req_ms;      /* first byte of the request still being read; 0: none */
 };
+
+static uint64_t api_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 
 static int api_fail(char *err, size_t errlen, int e, const char *what, const char *path)
 {
@@ -186,6 +197,20 @@ static void api_accept(struct api_server *s)
 				break;
 			}
 		}
+		if (slot < 0) {
+			/*
+			 * Every slot taken: the client quiet the longest makes room, so
+			 * idle or stalled connections never lock a new client out.
+			 */
+			slot = 0;
+			for (int i = 1; i < API_MAX_CONNS; i++)
+				if (s->conns[i]->last_ms < s->conns[slot]->last_ms)
+					slot = i;
+			LOG_RATELIMITED(LOG_LEVEL_WARN,
+					"API: all %d connections in use; closing the one quiet longest",
+					API_MAX_CONNS);
+			api_conn_close(s, slot);
+		}
 		c = slot >= 0 ? calloc(1, sizeof(*c)) : NULL;
 		if (c)
 			c->in = malloc(HTTP_MAX_HEADER_BYTES + s->max_body);
@@ -197,6 +222,7 @@ static void api_accept(struct api_server *s)
 			continue;
 		}
 		c->fd = fd;
+		c->last_ms = api_now_ms();
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.u32 = (uint32_t)slot;
@@ -361,11 +387,14 @@ static int api_flush(struct api_server *s, int slot)
 static void api_conn_event(struct api_server *s, int slot, uint32_t events)
 {
 	struct api_conn *c = s->conns[slot];
-	size_t cap = HTTP_MAX_HEADER_BYTES + s->max_body;
+	size_t cap = HTTP_MAX_HEADER_BYTES + s->max_body, got;
+	uint64_t now = api_now_ms();
 	int eof = 0;
 
 	if (!c)
 		return;
+	c->last_ms = now;
+	got = c->in_len;
 	if (events & EPOLLIN) {
 		while (c->in_len < cap) {
 			ssize_t n = recv(c->fd, c->in + c->in_len, cap - c->in_len, 0);
@@ -398,8 +427,43 @@ static void api_conn_event(struct api_server *s, int slot, uint32_t events)
 		if (c->out_len || c->in_len == before || c->close_after)
 			break;
 	}
-	if (eof && c->out_len == 0)
+	if (eof && c->out_len == 0) {
 		api_conn_close(s, slot);
+		return;
+	}
+	/* The request deadline runs from the first byte of the request still incomplete. */
+	if (c->in_len == 0)
+		c->req_ms = 0;
+	else if (!c->req_ms || c->in_len < got)
+		c->req_ms = now;
+}
+
+/*
+ * Close connections whose request has not arrived whole within
+ * API_REQUEST_TIMEOUT_MS (a slow or stalled client); returns the epoll
+ * timeout until the next such deadline, -1 if none.
+ */
+static int api_expire(struct api_server *s)
+{
+	uint64_t now = api_now_ms(), next = UINT64_MAX;
+
+	for (int i = 0; i < API_MAX_CONNS; i++) {
+		struct api_conn *c = s->conns[i];
+		uint64_t end;
+
+		if (!c || !c->req_ms)
+			continue;
+		end = c->req_ms + API_REQUEST_TIMEOUT_MS;
+		if (end <= now) {
+			LOG_RATELIMITED(LOG_LEVEL_WARN,
+					"API: a request did not arrive whole within %d ms; closing its connection",
+					API_REQUEST_TIMEOUT_MS);
+			api_conn_close(s, i);
+		} else if (end < next) {
+			next = end;
+		}
+	}
+	return next == UINT64_MAX ? -1 : (int)(next - now);
 }
 
 static void *api_thread(void *arg)
@@ -411,7 +475,7 @@ static void *api_thread(void *arg)
 	if (s->thread_init && s->thread_init(s->opaque))
 		return NULL;
 	for (;;) {
-		int n = epoll_wait(s->epfd, ev, 32, -1);
+		int n = epoll_wait(s->epfd, ev, 32, api_expire(s));
 
 		if (n < 0 && errno == EINTR)
 			continue;

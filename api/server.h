@@ -11,6 +11,8 @@
 #include "route.h"
 
 #define API_MAX_CONNS      256
+/* A request (headers and body) must arrive whole within this, from its first byte. */
+#define API_REQUEST_TIMEOUT_MS 10000
 #define API_RESP_BODY_MAX  (64 * 1024)
 
 /*
