@@ -164,7 +164,16 @@ static void vmmio_write_status(struct virtio_mmio *t, uint32_t v)
 		vmmio_reset(t);
 		return;
 	}
-	/* The driver may only add bits (2.1.2); NEEDS_RESET is the device's to set. */
+	/*
+	 * The driver may only add bits (2.1.2, 3.1.1): only a reset (0) goes back.
+	 * Clearing FEATURES_OK or DRIVER_OK to renegotiate or re-activate without
+	 * one leaves the status as it was and the device needing a reset.
+	 */
+	if (t->status & ~v & ~(uint32_t)VIRTIO_STATUS_NEEDS_RESET) {
+		virtio_mmio_fail(t, "the driver cleared status bits without a reset");
+		return;
+	}
+	/* NEEDS_RESET is the device's to set. */
 	v = (v & ~(uint32_t)VIRTIO_STATUS_NEEDS_RESET) | (t->status & VIRTIO_STATUS_NEEDS_RESET);
 	if ((added & VIRTIO_STATUS_FEATURES_OK) && !vmmio_features_ok(t))
 		v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
