@@ -68,6 +68,7 @@ static const struct sc_rule sc_vmm[] = {
 	ANY(fdatasync, "virtio-blk flush"),
 	ANY(fsync, "virtio-blk flush"),
 	ANY(io_uring_enter, "virtio-blk io_engine Async"),
+	ANY(io_uring_register, "PATCH /drives: the Async ring's file (its restrictions allow only that)"),
 	ANY(openat, "PATCH /drives opens the new backing file"),
 	ANY(newfstatat, "PATCH /drives checks the new backing file"),
 	ANY(fstat, "PATCH /drives checks the new backing file"),

@@ -480,6 +480,48 @@ void vmm_prewarm(struct vmm *v, int with_memory)
 		LOG_DEBUG("prewarm: %s (retried at InstanceStart)", e.msg);
 }
 
+/*
+ * A failed InstanceStart leaves nothing behind: devices, their fds and bus
+ * ranges, vCPUs and their threads go, and so do the KVM VM and guest RAM (KVM
+ * cannot create a vCPU id twice, and RAM holds a partial image). The VM stays
+ * configurable, and a later InstanceStart builds it afresh.
+ */
+static void vmm_undo_start(struct vmm *v)
+{
+	int started = 0;
+
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		started |= v->vcpus[i].started;
+	if (started)
+		vcpu_stop_all(v->vcpus, v->nvcpus);
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		vcpu_destroy(&v->vcpus[i]);
+	if (v->vctx_ready)
+		vcpu_ctx_destroy(&v->vctx);
+	v->vctx_ready = 0;
+	memset(v->vcpus, 0, sizeof(v->vcpus));
+	v->nvcpus = 0;
+	vmm_destroy_devices(v);
+	(void)evloop_del(v->loop, v->stop_efd);
+	(void)evloop_del(v->loop, v->rx_efd);
+	if (v->opts.console_fd_out >= 0)
+		(void)evloop_del(v->loop, v->opts.console_fd_out);
+	if (v->stdin_watched)
+		(void)evloop_del(v->loop, v->opts.console_fd_in);
+	v->stdin_watched = 0;
+	serial_destroy(&v->serial);
+	i8042_destroy(&v->i8042);
+	memset(&v->pio, 0, sizeof(v->pio));
+	memset(&v->mmio, 0, sizeof(v->mmio));
+	v->next_slot = 0;
+	memset(v->slots, 0, sizeof(v->slots));
+	if (v->vm_ready)
+		kvm_vm_destroy(&v->vm);
+	v->vm_ready = 0;
+	gmem_destroy(&v->mem);
+	v->mem_ready = 0;
+}
+
 int vmm_start(struct vmm *v, struct cfg_err *e)
 {
 	struct kernel_info ki;
@@ -496,17 +538,18 @@ int vmm_start(struct vmm *v, struct cfg_err *e)
 	v->boottimer.start_cpu_us = v->start_cpu_us;
 	v->nvcpus = v->cfg.machine.vcpu_count;
 
-	if ((r = vmm_prepare(v, 1, e)))
-		return r;
-	if (v->nvcpus > v->vm.max_vcpus)
-		return vmm_err(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus);
 	/* Devices first: their command-line arguments go into what vmm_load() writes. */
-	if ((r = vmm_add_legacy_devices(v, e)) || (r = vmm_add_block_devices(v, e)) ||
+	if ((r = vmm_prepare(v, 1, e)) ||
+	    (v->nvcpus > v->vm.max_vcpus &&
+	     (r = vmm_err(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus))) ||
+	    (r = vmm_add_legacy_devices(v, e)) || (r = vmm_add_block_devices(v, e)) ||
 	    (r = vmm_add_net_devices(v, e)) || (r = vmm_add_vsock_device(v, e)) ||
-	    (r = vmm_load(v, &ki, gdt, e)) || (r = vmm_create_vcpus(v, &ki, gdt, e)))
+	    (r = vmm_load(v, &ki, gdt, e)) || (r = vmm_create_vcpus(v, &ki, gdt, e)) ||
+	    ((r = vcpu_signals_init()) &&
+	     (r = vmm_err(e, r, "Cannot install the vCPU signal handler")))) {
+		vmm_undo_start(v);
 		return r;
-	if ((r = vcpu_signals_init()))
-		return vmm_err(e, r, "Cannot install the vCPU signal handler");
+	}
 	/* Logged before the vCPUs run, so the line never splits the guest's first output. */
 	v->first_insn_build_us = boottimer_now_us() - v->start_wall_us;
 	LOG_INFO("Booting %s kernel at 0x%llx, %u vCPU(s), %llu MiB, built in %llu us",
@@ -515,8 +558,11 @@ int vmm_start(struct vmm *v, struct cfg_err *e)
 		 (unsigned long long)v->cfg.machine.mem_size_mib,
 		 (unsigned long long)v->first_insn_build_us);
 	for (unsigned i = 0; i < v->nvcpus; i++)
-		if ((r = vcpu_start(&v->vcpus[i])))
-			return vmm_err(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
+		if ((r = vcpu_start(&v->vcpus[i]))) {
+			vmm_err(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
+			vmm_undo_start(v);
+			return r;
+		}
 	v->state = VMM_RUNNING;
 	/* The VM is built: from now on the event-loop thread needs only its list. */
 	if ((r = seccomp_install(SECCOMP_VMM)))

@@ -320,11 +320,17 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 	return r;
 }
 
-void vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
+int vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
 {
 	int old;
 
 	pthread_mutex_lock(&b->t.lock);
+	if (b->aio && vblk_aio_swap_file(b, fd)) {
+		/* The engine keeps the old file: so does the device, and the new one is dropped. */
+		pthread_mutex_unlock(&b->t.lock);
+		close(fd);
+		return -EIO;
+	}
 	old = b->fd;
 	b->fd = fd;
 	b->nsectors = nsectors;
@@ -333,6 +339,7 @@ void vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
 	metric_inc(M_block_update_count);
 	if (old >= 0)
 		close(old);
+	return 0;
 }
 
 void vblk_destroy(struct vblk *b)

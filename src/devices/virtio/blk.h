@@ -65,8 +65,10 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 /*
  * vblk_swap_backing: replace the backing file with @fd (taken over) of
  * @nsectors, then tell the driver the configuration changed. VMM thread.
+ * 0, or -EIO if the io_uring engine cannot take the new file (@fd closed,
+ * the old backing file stays).
  */
-void vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors);
+int vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors);
 
 void vblk_destroy(struct vblk *b);
 
@@ -87,5 +89,8 @@ int vblk_aio_submit(struct vblk *b, const struct virtq_chain *c); /* 0 queued, e
 void vblk_aio_kick(struct vblk *b);                           /* submit what was queued */
 void vblk_aio_drain(struct vblk *b);                          /* any thread: wait out in-flight I/O */
 void vblk_aio_destroy(struct vblk *b);
+int vblk_aio_swap_file(struct vblk *b, int fd);                /* PATCH /drives: 0 or -errno */
+struct io_uring;
+int vblk_aio_restrict(struct io_uring *ring);                 /* lock down, enable (tests too) */
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "devices/virtio/blk.h"
@@ -72,6 +73,36 @@ static void vblk_aio_on_completion(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&b->t.lock);
 }
 
+/* io_uring_register(2) itself: Debian's liburing 2.3 does not export its wrappers of these two. */
+static int vblk_aio_register(struct io_uring *ring, unsigned op, const void *arg, unsigned n)
+{
+	return syscall(__NR_io_uring_register, ring->ring_fd, op, arg, n) < 0 ? -errno : 0;
+}
+
+/* Lock the engine's disabled ring down (IORING_REGISTER_RESTRICTIONS), then enable it. */
+int vblk_aio_restrict(struct io_uring *ring)
+{
+	int r;
+	struct io_uring_restriction res[6];
+
+	memset(res, 0, sizeof(res));
+	res[0].opcode = IORING_RESTRICTION_SQE_OP;
+	res[0].sqe_op = IORING_OP_READV;
+	res[1].opcode = IORING_RESTRICTION_SQE_OP;
+	res[1].sqe_op = IORING_OP_WRITEV;
+	res[2].opcode = IORING_RESTRICTION_SQE_OP;
+	res[2].sqe_op = IORING_OP_FSYNC;
+	res[3].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[3].sqe_flags = IOSQE_FIXED_FILE;
+	res[4].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+	res[4].sqe_flags = IOSQE_FIXED_FILE;
+	res[5].opcode = IORING_RESTRICTION_REGISTER_OP;
+	res[5].register_op = IORING_REGISTER_FILES_UPDATE;
+	if ((r = vblk_aio_register(ring, IORING_REGISTER_RESTRICTIONS, res, 6)))
+		return r;
+	return vblk_aio_register(ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+}
+
 int vblk_aio_init(struct vblk *b, struct evloop *loop)
 {
 	struct vblk_aio *a = calloc(1, sizeof(*a));
@@ -83,12 +114,27 @@ int vblk_aio_init(struct vblk *b, struct evloop *loop)
 	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->efd < 0)
 		return -errno;
-	if ((r = io_uring_queue_init(VBLK_QUEUE_SIZE, &a->ring, 0)))
+	/*
+	 * The ring starts disabled and is locked down before it is enabled: only
+	 * the three operations the engine submits, only on the drive's
+	 * registered file, and after that only that file can be replaced (PATCH
+	 * /drives). A thread with io_uring_enter cannot use this ring to open,
+	 * read or connect anything else, whatever its seccomp list allows.
+	 */
+	if ((r = io_uring_queue_init(VBLK_QUEUE_SIZE, &a->ring, IORING_SETUP_R_DISABLED)))
 		return r;
 	a->ring_ok = 1;
-	if ((r = io_uring_register_eventfd(&a->ring, a->efd)))
+	if ((r = io_uring_register_eventfd(&a->ring, a->efd)) ||
+	    (r = io_uring_register_files(&a->ring, &b->fd, 1)) ||
+	    (r = vblk_aio_restrict(&a->ring)))
 		return r;
 	return evloop_add(loop, a->efd, EPOLLIN, vblk_aio_on_completion, b);
+}
+
+int vblk_aio_swap_file(struct vblk *b, int fd)
+{
+	/* In-flight requests keep the old file (a registered file holds its own reference). */
+	return io_uring_register_files_update(&b->aio->ring, 0, &fd, 1) == 1 ? 0 : -EIO;
 }
 
 int vblk_aio_submit(struct vblk *b, const struct virtq_chain *c)
@@ -107,12 +153,14 @@ int vblk_aio_submit(struct vblk *b, const struct virtq_chain *c)
 	sqe = io_uring_get_sqe(&a->ring);
 	if (!sqe)
 		return -EBUSY;
+	/* File 0 of the ring's registered files: the drive. */
 	if (r->io.op == VBLK_OP_READ)
-		io_uring_prep_readv(sqe, b->fd, r->io.iov, (unsigned)r->io.niov, r->io.pos);
+		io_uring_prep_readv(sqe, 0, r->io.iov, (unsigned)r->io.niov, r->io.pos);
 	else if (r->io.op == VBLK_OP_WRITE)
-		io_uring_prep_writev(sqe, b->fd, r->io.iov, (unsigned)r->io.niov, r->io.pos);
+		io_uring_prep_writev(sqe, 0, r->io.iov, (unsigned)r->io.niov, r->io.pos);
 	else
-		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_flags(sqe, IOSQE_FIXED_FILE);
 	io_uring_sqe_set_data64(sqe, c->head);
 	{
 		const struct virtq_seg *last = &c->seg[c->nseg - 1];
