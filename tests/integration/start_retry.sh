@@ -46,6 +46,7 @@ grep -q '"vcpu_count":2' <<<"$st" && pass still-configurable "${st:0:120}" ||
 st=$(api PUT /boot-source "{\"kernel_image_path\": \"$GUEST_DIR/guest.elf\", \"boot_args\": \"console=ttyS0 probe=boot,blk blk_expect=1 expect_cpus=2 expect_mem_mib=64\"}")
 r3=$(api PUT /actions '{"action_type": "InstanceStart"}')
 for _ in $(seq 600); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$PID" 2>/dev/null && { kill -KILL "$PID"; echo "# ember still running after 60 s: killed"; }
 wait "$PID" 2>/dev/null
 rc=$?
 if [ "${st%% *}" = 204 ] && [ "${r3%% *}" = 204 ] && [ "$rc" = 0 ] &&
