@@ -515,6 +515,8 @@ static void vmm_undo_start(struct vmm *v)
 	memset(&v->mmio, 0, sizeof(v->mmio));
 	v->next_slot = 0;
 	memset(v->slots, 0, sizeof(v->slots));
+	v->dev_args[0] = 0;
+	v->cmdline[0] = 0;
 	if (v->vm_ready)
 		kvm_vm_destroy(&v->vm);
 	v->vm_ready = 0;
