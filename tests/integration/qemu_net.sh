@@ -63,7 +63,7 @@ stop_echo() {
 
 # qemu_net OUT APPEND: boot the guest with one virtio-net-device on tap0 of $NS.
 qemu_net() {
-	timeout 60 ip netns exec "$NS" "$QEMU" -M microvm,acpi=off -global virtio-mmio.force-legacy=false \
+	timeout -k 5 60 ip netns exec "$NS" "$QEMU" -M microvm,acpi=off -global virtio-mmio.force-legacy=false \
 		-enable-kvm -cpu host -m 128 -nodefaults -no-user-config -display none -no-reboot \
 		-serial "file:$1" -kernel "$IMG" -append "$2" \
 		-netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
