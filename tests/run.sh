@@ -56,6 +56,21 @@ selected() {
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
+# stuck_report LINE: LINE, then what was left running and where (a process that even SIGKILL
+# cannot end is in the kernel: its tasks' kernel stacks say where).
+stuck_report() {
+	local t k
+	echo "$1"
+	echo "# processes left:"
+	ps -eo pid,stat,pcpu,wchan:32,args | grep -E '[e]mber|[q]emu|[s]ocat|[p]ython3' | sed 's/^/#   /'
+	for t in $(pgrep -f 'build/ember' 2>/dev/null); do
+		for k in /proc/"$t"/task/*; do
+			echo "# task $k $(cat "$k/comm" 2>/dev/null) state=$(awk '{print $3}' "$k/stat" 2>/dev/null)"
+			sed 's/^/#     /' "$k/stack" 2>/dev/null
+		done
+	done
+}
+
 run_one() {
 	local name=$1; shift
 	local log="$LOGDIR/$(echo "$name" | tr '/ ' '__').log"
@@ -68,16 +83,7 @@ run_one() {
 		# emulated CPU spinning, after which the lab stays slow or stuck. That run proves
 		# nothing either way: it is kept and diagnosed, and this lab stops so that the host
 		# runs this program and the rest in a new lab (see the resume loop below).
-		{
-			echo "# stopped after ${EMBER_TEST_TIMEOUT:-600} s; processes left:"
-			ps -eo pid,stat,pcpu,wchan:32,args | grep -E '[e]mber|[q]emu|[s]ocat|[p]ython3' | sed 's/^/#   /'
-			for t in $(pgrep -f 'build/ember' 2>/dev/null); do
-				for k in /proc/"$t"/task/*; do
-					echo "# task $k $(cat "$k/comm" 2>/dev/null) state=$(awk '{print $3}' "$k/stat" 2>/dev/null)"
-					sed 's/^/#     /' "$k/stack" 2>/dev/null
-				done
-			done
-		} >>"$log"
+		stuck_report "# stopped after ${EMBER_TEST_TIMEOUT:-600} s" >>"$log"
 		mv "$log" "$log.lab-$$"
 		echo "  [$name] stopped after ${EMBER_TEST_TIMEOUT:-600} s in the lab (log: $log.lab-$$); leaving this lab"
 		echo "LAB-TOTALS $pass $fail $skip ${failed_names[*]}"
@@ -85,18 +91,7 @@ run_one() {
 	fi
 	end=$(now)
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		{
-			echo "FAIL $name: still running after ${EMBER_TEST_TIMEOUT:-600} s, stopped (log: $log)"
-			# What was stuck, and where (a process that even SIGKILL cannot end is in the kernel).
-			echo "# processes left:"
-			ps -eo pid,stat,pcpu,wchan:32,args | grep -E '[e]mber|[q]emu' | sed 's/^/#   /'
-			for t in $(pgrep -f 'build/ember' 2>/dev/null); do
-				for k in /proc/"$t"/task/*; do
-					echo "# task $k $(cat "$k/comm" 2>/dev/null) state=$(awk '{print $3}' "$k/stat" 2>/dev/null)"
-					sed 's/^/#     /' "$k/stack" 2>/dev/null
-				done
-			done
-		} >>"$log"
+		stuck_report "FAIL $name: still running after ${EMBER_TEST_TIMEOUT:-600} s, stopped (log: $log)" >>"$log"
 	fi
 	p=$(grep -c '^PASS ' "$log")
 	f=$(grep -c '^FAIL ' "$log")
