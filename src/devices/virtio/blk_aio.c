@@ -82,23 +82,18 @@ static int vblk_aio_register(struct io_uring *ring, unsigned op, const void *arg
 /* Lock the engine's disabled ring down (IORING_REGISTER_RESTRICTIONS), then enable it. */
 int vblk_aio_restrict(struct io_uring *ring)
 {
+	static const struct io_uring_restriction res[] = {
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITEV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_FSYNC },
+		{ .opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED, .sqe_flags = IOSQE_FIXED_FILE },
+		{ .opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED, .sqe_flags = IOSQE_FIXED_FILE },
+		{ .opcode = IORING_RESTRICTION_REGISTER_OP, .register_op = IORING_REGISTER_FILES_UPDATE },
+	};
 	int r;
-	struct io_uring_restriction res[6];
 
-	memset(res, 0, sizeof(res));
-	res[0].opcode = IORING_RESTRICTION_SQE_OP;
-	res[0].sqe_op = IORING_OP_READV;
-	res[1].opcode = IORING_RESTRICTION_SQE_OP;
-	res[1].sqe_op = IORING_OP_WRITEV;
-	res[2].opcode = IORING_RESTRICTION_SQE_OP;
-	res[2].sqe_op = IORING_OP_FSYNC;
-	res[3].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[3].sqe_flags = IOSQE_FIXED_FILE;
-	res[4].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
-	res[4].sqe_flags = IOSQE_FIXED_FILE;
-	res[5].opcode = IORING_RESTRICTION_REGISTER_OP;
-	res[5].register_op = IORING_REGISTER_FILES_UPDATE;
-	if ((r = vblk_aio_register(ring, IORING_REGISTER_RESTRICTIONS, res, 6)))
+	if ((r = vblk_aio_register(ring, IORING_REGISTER_RESTRICTIONS, res,
+				   sizeof(res) / sizeof(res[0]))))
 		return r;
 	return vblk_aio_register(ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 }
