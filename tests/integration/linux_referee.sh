@@ -187,7 +187,9 @@ else
 	# The lab also sometimes stops this boot for good right after "x86: Booting SMP
 	# configuration:" (seen twice; a good boot brings the 3 APs up within a second of guest time,
 	# at 6-9 s): a bring-up still not done 60 s after that line counts as stalled, and is retried
-	# like a triple fault, in the lab only. Not yet known whether ember or the lab causes either.
+	# like a triple fault, in the lab only. The stall is the lab's: with single-threaded TCG it
+	# happens on every direct boot, under QEMU microvm as under ember (tests/lab/bringup.sh,
+	# README "Known limits"). Whether the triple faults are is not yet known.
 	tries=1 faults=0 stalls=0
 	while :; do
 		boot "$c" "$VMLINUX_DIR/vmlinux" 4 256 "console=ttyS0 reboot=k panic=1"

@@ -28,6 +28,9 @@ CACHE=$ABS_BUILD/lab
 TIMEOUT=${EMBER_LAB_TIMEOUT:-3600}
 MEM=${EMBER_LAB_MEM:-6144}
 SMP=${EMBER_LAB_SMP:-2}
+CPU=${EMBER_LAB_CPU:-max}
+ACCEL=${EMBER_LAB_ACCEL:-tcg}
+KVM_AMD=${EMBER_LAB_KVM_AMD:-}
 MODE=run
 
 die() { echo "lab: error: $*" >&2; exit 125; }
@@ -171,7 +174,7 @@ write_job() {
 		echo "export TERM=$(q "${TERM:-dumb}")"
 		echo "export EMBER_IN_LAB=1"
 		for v in BUILD CI LANG LC_ALL TMPDIR ${EMBER_LAB_ENV:-} $(compgen -v | grep -E '^(EMBER_|FUZZ_)'); do
-			case "$v" in EMBER_LAB | EMBER_LAB_TIMEOUT | EMBER_LAB_MEM | EMBER_LAB_SMP | EMBER_IN_LAB) continue ;; esac
+			case "$v" in EMBER_LAB | EMBER_LAB_TIMEOUT | EMBER_LAB_MEM | EMBER_LAB_SMP | EMBER_LAB_CPU | EMBER_LAB_ACCEL | EMBER_LAB_KVM_AMD | EMBER_IN_LAB) continue ;; esac
 			[ -n "${!v+x}" ] && echo "export $v=$(q "${!v}")"
 		done
 		echo "cd $(q "$PWD") || exit 125"
@@ -197,7 +200,8 @@ write_job "$JOB" "$@"
 APPEND="console=ttyS0 loglevel=4 panic=-1 mitigations=off tsc=reliable"
 APPEND="$APPEND lab.src=$SRC lab.job=$JOB lab.ver=$(cat "$CACHE/kernel/version")"
 [ "$MODE" = shell ] && APPEND="$APPEND lab.mode=shell"
-QEMU=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp "$SMP" -m "$MEM"
+[ -n "$KVM_AMD" ] && APPEND="$APPEND lab.kvm_amd=$KVM_AMD"
+QEMU=(qemu-system-x86_64 -machine q35 -accel "$ACCEL" -cpu "$CPU" -smp "$SMP" -m "$MEM"
 	-kernel "$CACHE/kernel/vmlinuz" -initrd "$CACHE/initramfs.cpio.gz" -append "$APPEND"
 	-fsdev "local,id=fs0,path=/,security_model=none,readonly=on,multidevs=remap"
 	-fsdev "local,id=fs1,path=$SRC,security_model=none,multidevs=remap"
@@ -212,7 +216,7 @@ if [ "$MODE" = shell ]; then
 	exit 0
 fi
 
-say "booting the lab (QEMU TCG, -cpu max, -smp $SMP, ${MEM} MiB; timeout ${TIMEOUT} s)"
+say "booting the lab (QEMU -accel $ACCEL, -cpu $CPU, -smp $SMP,${KVM_AMD:+ kvm_amd $KVM_AMD,} ${MEM} MiB; timeout ${TIMEOUT} s)"
 # The job's exit status arrives in $JOB/rc before the lab powers off; should the lab kernel
 # fail to power off (a CPU that stopped answering), QEMU is stopped 30 s after it.
 boot_lab() {

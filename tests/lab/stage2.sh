@@ -3,12 +3,13 @@
 # set the machine up as a host that has /dev/kvm, run the job lab.sh wrote, record its
 # exit status in the job directory and power off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-JOB= VER= SRC=
+JOB= VER= SRC= KVM_AMD=
 for a in $(cat /proc/cmdline); do
 	case "$a" in
 	lab.src=*) SRC=${a#lab.src=} ;;
 	lab.job=*) JOB=${a#lab.job=} ;;
 	lab.ver=*) VER=${a#lab.ver=} ;;
+	lab.kvm_amd=*) KVM_AMD=${a#lab.kvm_amd=} ;;
 	esac
 done
 
@@ -48,7 +49,8 @@ MODS=$(dirname "$JOB")/kernel/root/lib/modules/$VER
 [ -d "$MODS" ] || fail "modules for $VER not found at $MODS"
 mkdir -p /lib/modules/"$VER"
 mount --bind "$MODS" /lib/modules/"$VER" || fail "cannot bind-mount $MODS"
-modprobe kvm_amd || fail "modprobe kvm_amd failed: no /dev/kvm in the lab"
+# shellcheck disable=SC2086 # lab.kvm_amd=a=1,b=0 are module parameters
+modprobe kvm_amd ${KVM_AMD//,/ } || fail "modprobe kvm_amd failed: no /dev/kvm in the lab"
 [ -c /dev/kvm ] || fail "kvm_amd loaded but /dev/kvm is missing"
 for m in tun veth bridge loop vhost_vsock vsock_loopback; do
 	modprobe "$m" 2>/dev/null || echo "lab: note: module $m not loaded"
