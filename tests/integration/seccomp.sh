@@ -29,6 +29,36 @@ rc=$?
 [ "$rc" -eq 0 ] && grep -q "PROBE DONE pass=1 fail=0" "$TMP/ok.out" && pass lists-suffice ||
 	fail lists-suffice "exit $rc"
 
+# 1b. Rules narrowed to their arguments: after boot the VMM thread may open files only to read
+# or read-write them (no create, truncate, append or write-only), signal only ember's own
+# threads with the vCPU kick signal, and use fcntl only for F_GETFL/F_SETFL. Each probe runs
+# in the VMM thread right after its list is installed; "allowed" ones must leave ember booting.
+# Syscall numbers (x86-64): openat 257, tgkill 234, fcntl 72, getsockopt 55, nanosleep 35.
+sleep 600 &   # another process: the target of tgkill-other-process (killed if it were allowed)
+victim=$!
+for spec in openat-create:257 openat-trunc:257 openat-append:257 openat-wronly:257 	tgkill-other-process:234 tgkill-other-signal:234 fcntl-getfd:72 getsockopt:55 nanosleep:35 	openat-read:ok openat-readwrite:ok tgkill-kick:ok fcntl-flags:ok clock-nanosleep:ok; do
+	probe=${spec%%:*} want=${spec#*:}
+	EMBER_SECCOMP_SELFTEST=vmm:$probe EMBER_SECCOMP_SELFTEST_PID=$victim timeout -k 5 20 "$SCTEST" --no-api --config-file "$TMP/vm.json" \
+		</dev/null >"$TMP/p-$probe.out" 2>&1
+	rc=$?
+	if [ "$want" = ok ]; then
+		if [ "$rc" -eq 0 ] && grep -q "PROBE DONE pass=1 fail=0" "$TMP/p-$probe.out" &&
+			grep -q "seccomp selftest: vmm:$probe done" "$TMP/p-$probe.out"; then
+			pass "vmm-allows-$probe" "the call succeeded under the list and the guest booted"
+		else
+			fail "vmm-allows-$probe" "exit $rc: $(grep -E 'seccomp|PROBE DONE' "$TMP/p-$probe.out" | tail -2 | tr '\n' ' ')"
+		fi
+	elif [ "$rc" -eq 148 ] && grep -q "forbidden system call $want\$" "$TMP/p-$probe.out"; then
+		pass "vmm-refuses-$probe" "exit 148, syscall $want reported"
+	else
+		fail "vmm-refuses-$probe" "exit $rc: $(grep -E 'seccomp|PROBE DONE' "$TMP/p-$probe.out" | tail -2 | tr '\n' ' ')"
+	fi
+done
+kill -0 "$victim" 2>/dev/null || fail vmm-refuses-tgkill-other-process "the other process was signalled"
+kill "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+[ -e /tmp/ember-sctest-create ] && fail vmm-refuses-openat-create "the file was created"
+rm -f /tmp/ember-sctest-create
+
 # 2. --no-seccomp: no filter, so the trigger call is harmless.
 EMBER_SECCOMP_SELFTEST=vcpu timeout -k 5 20 "$SCTEST" --no-seccomp --no-api --config-file "$TMP/vm.json" \
 	</dev/null >"$TMP/off.out" 2>&1
