@@ -197,7 +197,10 @@ JOB=$(mktemp -d "$CACHE/job.XXXXXX") || die "cannot create a job directory under
 trap 'cp -f "$JOB/console.log" "$CACHE/last-console.log" 2>/dev/null; rm -rf "$JOB"' EXIT
 write_job "$JOB" "$@"
 
-APPEND="console=ttyS0 loglevel=4 panic=-1 mitigations=off tsc=reliable"
+# softlockup_panic: a lab kernel whose CPUs stopped scheduling (seen: both, for minutes, while
+# ember ran a test guest) panics, and panic=-1 with -no-reboot ends QEMU, so run.sh goes on in
+# a new lab instead of waiting out its whole timeout.
+APPEND="console=ttyS0 loglevel=5 panic=-1 softlockup_panic=1 mitigations=off tsc=reliable"
 APPEND="$APPEND lab.src=$SRC lab.job=$JOB lab.ver=$(cat "$CACHE/kernel/version")"
 [ "$MODE" = shell ] && APPEND="$APPEND lab.mode=shell"
 [ -n "$KVM_AMD" ] && APPEND="$APPEND lab.kvm_amd=$KVM_AMD"
@@ -223,7 +226,20 @@ boot_lab() {
 	timeout -k 10 "$TIMEOUT" "${QEMU[@]}" -serial "file:$JOB/console.log" -serial stdio </dev/null &
 	qpid=$!
 	(
-		while kill -0 "$qpid" 2>/dev/null && [ ! -s "$JOB/rc" ]; do sleep 1; done
+		# A lab kernel that reports a lockup or an RCU stall and has not recovered (its
+		# panic ends QEMU) 120 s later is stopped: it may be too wedged even to panic.
+		wedged=0
+		while kill -0 "$qpid" 2>/dev/null && [ ! -s "$JOB/rc" ]; do
+			if grep -aqE 'soft lockup|hard LOCKUP|rcu_preempt detected stalls' "$JOB/console.log" 2>/dev/null; then
+				wedged=$((wedged + 1))
+				if [ "$wedged" -ge 120 ]; then
+					echo "lab: the lab's kernel reported a lockup and has not recovered in 120 s; stopping it" >&2
+					kill -TERM "$qpid" 2>/dev/null
+					exit 0
+				fi
+			fi
+			sleep 1
+		done
 		for _ in $(seq 30); do kill -0 "$qpid" 2>/dev/null || exit 0; sleep 1; done
 		echo "lab: the lab did not power off 30 s after the command ended; stopping it" >&2
 		kill -TERM "$qpid" 2>/dev/null
