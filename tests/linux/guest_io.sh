@@ -6,7 +6,7 @@
 #                                       the initramfs and the ext4 root file system
 #   tests/linux/guest_io.sh [run]       the boots below under ember (needs /dev/kvm and root for
 #                                       the network namespace); PASS/FAIL lines, exit 1 on a FAIL
-#   tests/linux/guest_io.sh run-net|run-api|run-demo     one of them
+#   tests/linux/guest_io.sh run-net|run-api|run-demo|run-shell     one of them
 #   tests/linux/guest_io.sh demo-config CMD   config.example.json with CMD as the function
 #
 # The initramfs loads the virtio modules (Debian builds them as modules), mounts /dev/vda
@@ -122,6 +122,12 @@ if [ "$(arg mode)" = run ]; then
 	sh -c "$cmd"
 	echo "ember: the function exited with status $?; powering off"
 	poweroff -f
+fi
+
+if [ "$(arg mode)" = shell ]; then
+	# An interactive shell on the console, as a person at ember's terminal gets it.
+	say "shell-ready cpus=$(nproc)"
+	exec setsid cttyhack sh -i
 fi
 
 if [ "$(arg mode)" = api ]; then
@@ -413,6 +419,116 @@ run_api() {
 	verdict api-clean "$([ -z "$p" ] && echo 1)" "$p"
 }
 
+# shell: ember's stdin and stdout are a pty, as when a person runs it in a terminal; Linux with
+# 4 vCPUs runs an interactive busybox shell on the console. Typed lines reach it and its answers
+# come back (shell-answers); Ctrl-C interrupts the guest's foreground command, not ember
+# (shell-ctrl-c); `poweroff -f` typed there ends ember with 0 (shell-poweroff); the terminal's
+# settings are as before (terminal-restored).
+run_shell() {
+	local log=$WORK/console-shell.log cfg=$WORK/shell.json cpus=${GIO_SHELL_VCPUS:-4}
+	[ -s "$WORK/initramfs.cpio.gz" ] && [ -s "$WORK/root.ext4" ] && [ -s "$KERNEL" ] &&
+		[ ! "$0" -nt "$WORK/root.ext4" ] || prepare
+	printf '{"boot-source": {"kernel_image_path": "%s", "initrd_path": "%s",
+  "boot_args": "console=ttyS0 reboot=k panic=1 quiet gio_mode=shell"},
+ "machine-config": {"vcpu_count": %s, "mem_size_mib": 256},
+ "drives": [{"drive_id": "rootfs", "path_on_host": "%s", "is_root_device": true, "is_read_only": true}]}\n' \
+		"$KERNEL" "$WORK/initramfs.cpio.gz" "$cpus" "$WORK/root.ext4" >"$cfg"
+	say "booting $KERNEL with $cpus vCPUs, ember on a pty (up to $TIMEOUT s)"
+	python3 - "$EMBER" "$cfg" "$log" "$TIMEOUT" "$cpus" "$(cat "$KDIR/version" 2>/dev/null)" "$NAME" <<'PY'
+import os, select, subprocess, sys, termios, time
+
+ember, cfg, log, limit, cpus, kver, name = sys.argv[1:8]
+limit = float(limit)
+master, slave = os.openpty()
+before = termios.tcgetattr(slave)
+out = open(log, "wb")
+p = subprocess.Popen([ember, "--no-api", "--config-file", cfg], stdin=slave, stdout=slave,
+                     stderr=subprocess.STDOUT, start_new_session=True)
+buf = b""
+
+
+def verdict(item, ok, detail):
+    print("%s %s/%s: %s" % ("PASS" if ok else "FAIL", name, item, detail), flush=True)
+
+
+def pump(secs):
+    global buf
+    r, _, _ = select.select([master], [], [], secs)
+    if r:
+        try:
+            d = os.read(master, 65536)
+        except OSError:
+            d = b""
+        buf += d
+        out.write(d)
+        out.flush()
+
+
+def until(pat, secs, start=0):
+    """The offset just past pat in buf (searched from start); -1 after secs or once ember ended."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        i = buf.find(pat, start)
+        if i >= 0:
+            return i + len(pat)
+        if p.poll() is not None:
+            pump(0.2)
+            i = buf.find(pat, start)
+            return i + len(pat) if i >= 0 else -1
+        pump(0.2)
+    return -1
+
+
+def typed(line):
+    """Type line and Enter as a person does: a byte at a time; a raw terminal sends Enter as CR."""
+    for ch in line.encode() + b"\r":
+        os.write(master, bytes([ch]))
+        pump(0.02)
+
+
+def tail():
+    return buf[-300:].decode(errors="replace").replace("\r", "").replace("\n", "|")
+
+
+at = until(b"GIO shell-ready cpus=", limit)
+ok = at >= 0 and until(b"# ", 120, at) >= 0
+verdict("shell-prompt", ok and buf[at:at + len(cpus)] == cpus.encode(),
+        "a prompt after 'shell-ready cpus=%s'" % buf[at:at + len(cpus)].decode(errors="replace")
+        if at >= 0 else "no shell-ready line: " + tail())
+if ok:
+    mark = len(buf)
+    typed("echo $((6*7)) answers from $(nproc) cpus; uname -r")
+    a = until(b"42 answers from %s cpus" % cpus.encode(), 120, mark)
+    b = until(kver.encode(), 60, a) if a >= 0 and kver else a
+    verdict("shell-answers", a >= 0 and b >= 0 and until(b"# ", 60, b) >= 0,
+            "typed a line, read '42 answers from %s cpus' and '%s' back" % (cpus, kver)
+            if a >= 0 and b >= 0 else tail())
+    mark = len(buf)
+    typed("sleep 600")
+    t0 = time.monotonic()
+    while time.monotonic() < t0 + 2:
+        pump(0.2)
+    os.write(master, b"\x03")
+    typed("echo after-ctrl-$((1+2))")
+    c = until(b"after-ctrl-3", 60, mark)
+    verdict("shell-ctrl-c", c >= 0 and p.poll() is None,
+            "Ctrl-C ended the guest's sleep; ember kept running" if c >= 0 else tail())
+    typed("poweroff -f")
+end = time.monotonic() + (120 if ok else 5)
+while p.poll() is None and time.monotonic() < end:
+    pump(0.2)
+if p.poll() is None:
+    p.kill()
+rc = p.wait()
+pump(0.2)
+verdict("shell-poweroff", ok and rc == 0 and b"Guest powered off" in buf, "ember exited %d; %s" % (rc, tail()))
+after = termios.tcgetattr(slave)
+verdict("terminal-restored", before == after,
+        "the pty's settings after ember are those before" if before == after
+        else "before %s, after %s" % (before[:4], after[:4]))
+PY
+}
+
 # demo: what `make run` boots (config.example.json, read-only root, the default function) and,
 # through demo-config, a function of our own; both must print their output and end with 0.
 run_demo() {
@@ -444,9 +560,10 @@ demo_config() {
 case "${1:-run}" in
 demo-config) demo_config "${2:?usage: $0 demo-config CMD}" ;;
 prepare) prepare ;;
-run) mkdir -p "$WORK" && { run; run_api; run_demo; } | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
+run) mkdir -p "$WORK" && { run; run_api; run_demo; run_shell; } | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 run-net) mkdir -p "$WORK" && run | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 run-api) mkdir -p "$WORK" && run_api | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 run-demo) mkdir -p "$WORK" && run_demo | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
-*) echo "usage: $0 [prepare|run]" >&2; exit 2 ;;
+run-shell) mkdir -p "$WORK" && run_shell | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
+*) echo "usage: $0 [prepare|run|run-net|run-api|run-demo|run-shell|demo-config CMD]" >&2; exit 2 ;;
 esac
