@@ -6,6 +6,8 @@
 # then the bzImage driven over the API (pause/resume, PATCH /drives, stdin, SendCtrlAltDel), and
 # what `make run` boots (config.example.json and a function of our own); and an interactive
 # shell on a pty with 4 vCPUs (typed lines, Ctrl-C, poweroff, the terminal restored).
+# The first boot's checks also run under QEMU microvm (acpi=on) with the same kernel, initramfs
+# and root file system (qemu-*): an independent VMM, so a failure under ember alone is ember's.
 #
 # ember-test: needs-kvm
 # ember-test: prepare   (fetches the kernel and its modules on the host: the lab has no network)
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/../.."
 # In the lab a Linux guest with 2 vCPUs sometimes triple-faults at a random point (README, Known
 # limits); a run that failed that way there is shown as comments and run once more.
 rc=0
-for mode in run-net:console.log run-api:console-api.log run-demo:console-demo.log run-shell:console-shell.log; do
+for mode in run-net:console.log run-qemu:console-qemu.log run-api:console-api.log run-demo:console-demo.log run-shell:console-shell.log; do
 	for try in 1 2; do
 		out=$(GIO_NAME=linux_io tests/linux/guest_io.sh "${mode%%:*}")
 		if grep -q '^FAIL' <<<"$out" && [ -n "${EMBER_IN_LAB:-}" ] && [ $try = 1 ] &&

@@ -28,7 +28,7 @@ CACHE=$ABS_BUILD/lab
 TIMEOUT=${EMBER_LAB_TIMEOUT:-3600}
 MEM=${EMBER_LAB_MEM:-6144}
 SMP=${EMBER_LAB_SMP:-2}
-CPU=${EMBER_LAB_CPU:-max,la57=off}
+CPU=${EMBER_LAB_CPU:-max}
 ACCEL=${EMBER_LAB_ACCEL:-tcg}
 KVM_AMD=${EMBER_LAB_KVM_AMD:-}
 MODE=run
@@ -230,6 +230,13 @@ boot_lab() {
 		# panic ends QEMU) 120 s later is stopped: it may be too wedged even to panic.
 		wedged=0
 		while kill -0 "$qpid" 2>/dev/null && [ ! -s "$JOB/rc" ]; do
+			# stage2 writes a heartbeat every 10 s once the command runs.
+			if [ -e "$JOB/heartbeat" ] &&
+				[ $(($(date +%s) - $(stat -c %Y "$JOB/heartbeat" 2>/dev/null || date +%s))) -gt 180 ]; then
+				echo "lab: the lab has stopped (no heartbeat for 180 s); stopping it" >&2
+				kill -TERM "$qpid" 2>/dev/null
+				exit 0
+			fi
 			if grep -aqE 'soft lockup|hard LOCKUP|rcu_preempt detected stalls' "$JOB/console.log" 2>/dev/null; then
 				wedged=$((wedged + 1))
 				if [ "$wedged" -ge 120 ]; then

@@ -61,6 +61,9 @@ ip link set lo up || echo "lab: note: loopback not up"
 ulimit -n 65536 2>/dev/null
 
 : >"$JOB/started"
+# A heartbeat for lab.sh: a lab whose kernel stopped altogether (seen: no CPU scheduling any
+# more, not even its lockup detector) stops writing it, and lab.sh ends that lab.
+(while :; do date +%s >"$JOB/heartbeat"; sleep 10; done) &
 if grep -qw lab.mode=shell /proc/cmdline; then
 	setsid -c bash "$JOB/cmd.sh" </dev/console >/dev/console 2>&1
 	rc=$?

@@ -6,7 +6,7 @@
 #                                       the initramfs and the ext4 root file system
 #   tests/linux/guest_io.sh [run]       the boots below under ember (needs /dev/kvm and root for
 #                                       the network namespace); PASS/FAIL lines, exit 1 on a FAIL
-#   tests/linux/guest_io.sh run-net|run-api|run-demo|run-shell     one of them
+#   tests/linux/guest_io.sh run-net|run-qemu|run-api|run-demo|run-shell     one of them
 #   tests/linux/guest_io.sh demo-config CMD   config.example.json with CMD as the function
 #
 # The initramfs loads the virtio modules (Debian builds them as modules), mounts /dev/vda
@@ -227,9 +227,17 @@ wait_line() {
 	return 1
 }
 
+# run [ember|qemu]: the boot above under ember, or under QEMU microvm (acpi=on: it describes its
+# virtio-mmio devices in ACPI as ember does; vhost-vsock for vsock; GIO_QEMU_TCP_MIB, default
+# 16, over TCP) with the same kernel, initramfs, root file system and checks, their names
+# prefixed "qemu-": a check that fails under ember but passes there is ember's to fix.
 run() {
-	local cfg=$WORK/vm.json log=$WORK/console.log ns=ember-gio-$$ rc pids=() marker=ember-gio-$$-$RANDOM
-	local rosum rosum2 p want got
+	local vmm=${1:-ember} cfg=$WORK/vm.json log=$WORK/console.log ns=ember-gio-$$ rc pids=() marker=ember-gio-$$-$RANDOM
+	local rosum rosum2 p want got pre= TCP_MIB=$TCP_MIB
+	if [ "$vmm" = qemu ]; then
+		log=$WORK/console-qemu.log pre=qemu- TCP_MIB=${GIO_QEMU_TCP_MIB:-16}
+		command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (Debian: qemu-system-x86)"
+	fi
 	[ -s "$WORK/initramfs.cpio.gz" ] && [ -s "$WORK/root.ext4" ] && [ -s "$KERNEL" ] &&
 		[ ! "$0" -nt "$WORK/root.ext4" ] || prepare
 	if ! p=$(tests/lab/kvm-probe); then
@@ -270,10 +278,12 @@ run() {
 	ip netns exec "$ns" socat -u FILE:"$WORK/host-tcp-tx" TCP-LISTEN:5002,bind=$HOST_IP,reuseaddr \
 		2>"$WORK/host-tcp-tx.err" &
 	pids+=($!)
-	socat -u UNIX-LISTEN:"$sd/v.sock_5001" OPEN:"$sd/vsock-rx",creat,trunc 2>"$WORK/host-vsock-rx.err" &
+	local vl1=UNIX-LISTEN:"$sd/v.sock_5001" vl2=UNIX-LISTEN:"$sd/v.sock_5002"
+	[ "$vmm" = qemu ] && vl1=VSOCK-LISTEN:5001 vl2=VSOCK-LISTEN:5002
+	socat -u "$vl1" OPEN:"$sd/vsock-rx",creat,trunc 2>"$WORK/host-vsock-rx.err" &
 	pids+=($!)
 	printf 'sha256sum | cut -d" " -f1 >>%s\n' "$sd/vsock-multi" >"$sd/multi.sh"
-	socat -u UNIX-LISTEN:"$sd/v.sock_5002",fork SYSTEM:"sh $sd/multi.sh" 2>"$WORK/host-vsock-multi.err" &
+	socat -u "$vl2",fork SYSTEM:"sh $sd/multi.sh" 2>"$WORK/host-vsock-multi.err" &
 	pids+=($!)
 
 	cat >"$cfg" <<EOF
@@ -292,53 +302,70 @@ run() {
   "vsock": { "guest_cid": $CID, "uds_path": "$sd/v.sock" }
 }
 EOF
-	say "booting $KERNEL under $EMBER (up to $TIMEOUT s; TCP $TCP_MIB MiB, vsock $VSOCK_MIB MiB)"
-	timeout "$TIMEOUT" ip netns exec "$ns" "$EMBER" --no-api --config-file "$cfg" </dev/null >"$log" 2>&1 &
+	if [ "$vmm" = qemu ]; then
+		say "booting $KERNEL under QEMU microvm (up to $TIMEOUT s; TCP $TCP_MIB MiB, vsock $VSOCK_MIB MiB)"
+		timeout -k 5 "$TIMEOUT" ip netns exec "$ns" qemu-system-x86_64 -M microvm,acpi=on \
+			-enable-kvm -cpu host -smp "$VCPUS" -m 512 -nodefaults -no-user-config -display none -no-reboot \
+			-serial "file:$log" -kernel "$KERNEL" -initrd "$WORK/initramfs.cpio.gz" \
+			-append "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["boot-source"]["boot_args"])' "$cfg")" \
+			-drive "id=root,file=$WORK/root-run.ext4,format=raw,if=none" -device virtio-blk-device,drive=root \
+			-drive "id=ro,file=$WORK/ro.img,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=ro \
+			-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device "virtio-net-device,netdev=n0,mac=$MAC" \
+			-device "vhost-vsock-device,guest-cid=$CID" </dev/null >"$log.stderr" 2>&1 &
+	else
+		say "booting $KERNEL under $EMBER (up to $TIMEOUT s; TCP $TCP_MIB MiB, vsock $VSOCK_MIB MiB)"
+		timeout "$TIMEOUT" ip netns exec "$ns" "$EMBER" --no-api --config-file "$cfg" </dev/null >"$log" 2>&1 &
+	fi
 	local ember=$!
 	# Host to guest over vsock, once the guest listens.
 	if wait_line "$log" 'GIO vsock-listening' "$TIMEOUT" "$ember"; then
-		{ printf 'CONNECT 5000\n'; cat "$WORK/host-vsock-tx"; } |
-			socat - UNIX-CONNECT:"$sd/v.sock" >"$WORK/host-vsock-h2g.reply" 2>"$WORK/host-vsock-h2g.err"
+		if [ "$vmm" = qemu ]; then
+			socat -u FILE:"$WORK/host-vsock-tx" VSOCK-CONNECT:"$CID":5000 >"$WORK/host-vsock-h2g.reply" 2>"$WORK/host-vsock-h2g.err"
+		else
+			{ printf 'CONNECT 5000\n'; cat "$WORK/host-vsock-tx"; } |
+				socat - UNIX-CONNECT:"$sd/v.sock" >"$WORK/host-vsock-h2g.reply" 2>"$WORK/host-vsock-h2g.err"
+		fi
 	fi
 	wait "$ember"
 	rc=$?
-	say "ember exited $rc; console in $log"
+	say "$vmm exited $rc; console in $log"
 	sleep 0.5   # the host-side listeners finish their sums
 	tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
 
 
 	p=$(gio root)
-	verdict boot "$(grep -q 'GIO root /dev/vda ext4 rw' <<<"$p" && echo 1)" \
+	verdict "${pre}boot" "$(grep -q 'GIO root /dev/vda ext4 rw' <<<"$p" && echo 1)" \
 		"${p:-no 'GIO root' line; $(grep -aE 'GIO|Kernel panic|ember exiting|rror' "$log" | head -n3 | tr '\n' '|')}"
 	got=$(debugfs -R 'cat /written-by-guest' "$WORK/root-run.ext4" 2>/dev/null)
 	p=$(e2fsck -fn "$WORK/root-run.ext4" 2>&1) && want=clean || want="not clean: $(tail -n1 <<<"$p")"
-	verdict rootfs "$([ "$got" = "$marker" ] && [ "$want" = clean ] && echo 1)" \
+	verdict "${pre}rootfs" "$([ "$got" = "$marker" ] && [ "$want" = clean ] && echo 1)" \
 		"file in image: '${got:-none}' (want $marker); e2fsck -fn: $want"
 	rosum2=$(sha256sum <"$WORK/ro.img")
 	p="$(gio ro-mount)|$(gio ro-write)|$(gio ro-raw)"
-	verdict ro-drive "$(grep -q "^GIO ro-mount ro ro-$marker|GIO ro-write refused.*Read-only file system|GIO ro-raw refused" <<<"$p" &&
+	verdict "${pre}ro-drive" "$(grep -q "^GIO ro-mount ro ro-$marker|GIO ro-write refused.*Read-only file system|GIO ro-raw refused" <<<"$p" &&
 		[ "$rosum" = "$rosum2" ] && echo 1)" "$p; image $([ "$rosum" = "$rosum2" ] && echo unchanged || echo CHANGED)"
 	p=$(gio ping)
-	verdict net-ping "$(grep -q '^GIO ping ok' <<<"$p" && echo 1)" "${p:-no ping line}"
+	verdict "${pre}net-ping" "$(grep -q '^GIO ping ok' <<<"$p" && echo 1)" "${p:-no ping line}"
 	want=$(sha256sum <"$WORK/host-tcp-tx" | cut -d' ' -f1)
 	got=$(field sha256 "$(gio tcp-rx)")
-	verdict tcp-rx "$(is "$got" "$want")" "$TCP_MIB MiB host to guest: guest sha256 ${got:-none}, host ${want:0:16}..."
+	verdict "${pre}tcp-rx" "$(is "$got" "$want")" "$TCP_MIB MiB host to guest: guest sha256 ${got:-none}, host ${want:0:16}..."
 	want=$(field sha256 "$(gio tcp-tx)")
 	got=$(sha256sum <"$sd/tcp-rx" 2>/dev/null | cut -d' ' -f1)
-	verdict tcp-tx "$(is "$got" "$want")" "$TCP_MIB MiB guest to host: guest sha256 ${want:-none}, host ${got:-none}"
+	verdict "${pre}tcp-tx" "$(is "$got" "$want")" "$TCP_MIB MiB guest to host: guest sha256 ${want:-none}, host ${got:-none}"
 	want=$(sha256sum <"$WORK/host-vsock-tx" | cut -d' ' -f1)
 	got=$(field sha256 "$(gio vsock-h2g)")
-	verdict vsock-h2g "$(is "$got" "$want")" "$VSOCK_MIB MiB through CONNECT 5000 (reply $(head -c 40 "$WORK/host-vsock-h2g.reply" 2>/dev/null | tr -d '\n')): guest ${got:-none}"
+	verdict "${pre}vsock-h2g" "$(is "$got" "$want")" "$VSOCK_MIB MiB through CONNECT 5000 (reply $(head -c 40 "$WORK/host-vsock-h2g.reply" 2>/dev/null | tr -d '\n')): guest ${got:-none}"
 	want=$(field sha256 "$(gio vsock-g2h)")
 	got=$(sha256sum <"$sd/vsock-rx" 2>/dev/null | cut -d' ' -f1)
-	verdict vsock-g2h "$(is "$got" "$want")" "$VSOCK_MIB MiB to v.sock_5001: guest ${want:-none}, host ${got:-none}"
+	verdict "${pre}vsock-g2h" "$(is "$got" "$want")" "$VSOCK_MIB MiB to v.sock_5001: guest ${want:-none}, host ${got:-none}"
 	want=$(field sha256 "$(gio vsock-multi)")
 	got=$(grep -c "^${want:-x}\$" "$sd/vsock-multi" 2>/dev/null)
-	verdict vsock-multi "$([ -n "$want" ] && [ "$got" = 8 ] && echo 1)" "8 x 1 MiB at once: ${got:-0} of 8 arrived whole"
+	verdict "${pre}vsock-multi" "$([ -n "$want" ] && [ "$got" = 8 ] && echo 1)" "8 x 1 MiB at once: ${got:-0} of 8 arrived whole"
 	p=$(grep -aE 'virtio.*(error|fail)|I/O error|blk_update_request|EXT4-fs error|GIO .*fail' "$log" | head -n2 | tr '\n' '|')
-	verdict clean "$([ -z "$p" ] && echo 1)" "$p"
-	verdict poweroff "$([ "$rc" = 0 ] && grep -aq 'Guest powered off' "$log" && echo 1)" \
-		"ember exited $rc$(grep -aq 'Guest powered off' "$log" || echo ", no 'Guest powered off'"); last lines: $(tail -n 3 "$log" | tr '\n' '|')"
+	verdict "${pre}clean" "$([ -z "$p" ] && echo 1)" "$p"
+	# QEMU says nothing when the guest powers off; ember says so in its log.
+	verdict "${pre}poweroff" "$([ "$rc" = 0 ] && { [ "$vmm" = qemu ] || grep -aq 'Guest powered off' "$log"; } && echo 1)" \
+		"$vmm exited $rc$(grep -aq 'Guest powered off' "$log" || echo ", no 'Guest powered off'"); last lines: $(tail -n 3 "$log" | tr '\n' '|')"
 }
 
 # api: the same root file system driven the way Firecracker's getting-started guide does it,
@@ -565,5 +592,6 @@ run-net) mkdir -p "$WORK" && run | tee "$WORK/result" && ! grep -q '^FAIL' "$WOR
 run-api) mkdir -p "$WORK" && run_api | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 run-demo) mkdir -p "$WORK" && run_demo | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 run-shell) mkdir -p "$WORK" && run_shell | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
+run-qemu) mkdir -p "$WORK" && run qemu | tee "$WORK/result" && ! grep -q '^FAIL' "$WORK/result" ;;
 *) echo "usage: $0 [prepare|run|run-net|run-api|run-demo|run-shell|demo-config CMD]" >&2; exit 2 ;;
 esac
