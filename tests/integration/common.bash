@@ -22,6 +22,17 @@ crc32_file() { crc32_stdin <"$1"; }
 # with_crc ARGS: ARGS plus cmdline_crc=<CRC-32 of "ARGS "> for the guest's cmdline probe.
 with_crc() { echo "$1 cmdline_crc=$(crc32_str "$1 ")"; }
 
+# wait_line FILE REGEX SECONDS PID: a line of FILE matches REGEX (0), or PID ended or the time ran out (1).
+wait_line() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -Eq "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$4" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 # json_str S: S as a JSON string literal.
 json_str() {
 	local s=$1 out="" c i

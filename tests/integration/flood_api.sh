@@ -22,17 +22,7 @@ JSON
 "$EMBER" --api-sock "$SOCK" --config-file "$TMP/vm.json" </dev/null >"$TMP/out" 2>&1 &
 PID=$!
 trap 'kill -KILL $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
-# until FILE REGEX SECONDS: FILE has a line matching REGEX while ember runs.
-until_line() {
-	local i
-	for ((i = 0; i < $3 * 10; i++)); do
-		grep -Eq "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-if ! until_line "$TMP/out" '^BENCH start' 120; then
+if ! wait_line "$TMP/out" '^BENCH start' 120 "$PID"; then
 	fail flood-started "no 'BENCH start' from the guest: $(tail -n 3 "$TMP/out" | tr '\n' '|')"
 	finish
 fi

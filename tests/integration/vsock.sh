@@ -256,15 +256,7 @@ N=16        # connections each way at once
 MB=65536    # bytes each way on each of them
 
 # wait_for FILE REGEX SECONDS
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 10; i++)); do
-		grep -Eq "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$EP" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
+wait_for() { wait_line "$1" "$2" "$3" "$EP"; }
 nfds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 # vmconfig FILE ARGS: the test guest with a vsock device at $SOCK and a metrics file.
 vmconfig() {
