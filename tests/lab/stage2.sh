@@ -28,8 +28,16 @@ fail() {
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+# A checkout under /tmp or /run (CI clones into /tmp) must stay visible once those become
+# tmpfs: keep a second mount of it aside and put it back at its own path.
+mkdir -p /.lab-src && mount --bind "$SRC" /.lab-src || fail "cannot bind-mount the checkout $SRC"
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
+if [ ! -d "$SRC/tests/lab" ]; then
+	mkdir -p "$SRC" && mount --move /.lab-src "$SRC" || fail "cannot mount the checkout back at $SRC"
+else
+	umount /.lab-src
+fi
 mkdir -p /run/netns /var/run 2>/dev/null
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 [ -e /dev/stdin ] || { ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr; }
