@@ -185,11 +185,60 @@ static void sc_sigsys(int sig, siginfo_t *si, void *uctx)
 	_exit(EXIT_BAD_SECCOMP);
 }
 
+#ifdef EMBER_SECCOMP_SELFTEST
+/*
+ * Test builds only: EMBER_SECCOMP_DROP=KIND:INDEX leaves rule INDEX of KIND's list
+ * out, so a test can show that some work needs it; EMBER_SECCOMP_DROP=list prints
+ * every rule as "KIND INDEX NR NAME why" and exits.
+ */
+static int sc_dropped(enum seccomp_kind kind, int index)
+{
+	const char *d = getenv("EMBER_SECCOMP_DROP"), *name = sc_lists[kind].name;
+	size_t len = strlen(name);
+	char *end;
+	long i;
+
+	if (!d || strncmp(d, name, len) != 0 || d[len] != ':')
+		return 0;
+	i = strtol(d + len + 1, &end, 10);
+	return !*end && end != d + len + 1 && i == index;
+}
+
+static void sc_list(void)
+{
+	const char *d = getenv("EMBER_SECCOMP_DROP");
+
+	if (!d || strcmp(d, "list") != 0)
+		return;
+	for (int k = 0; k < SECCOMP_KINDS; k++)
+		for (int i = 0; i < sc_lists[k].n; i++) {
+			const struct sc_rule *r = &sc_lists[k].rules[i];
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, r->nr);
+
+			printf("%s %d %d %s %s\n", sc_lists[k].name, i, r->nr, name ? name : "?", r->why);
+			free(name);
+		}
+	exit(0);
+}
+#else
+static int sc_dropped(enum seccomp_kind kind, int index)
+{
+	(void)kind;
+	(void)index;
+	return 0;
+}
+
+static void sc_list(void)
+{
+}
+#endif
+
 int seccomp_setup(int disabled, const char *json_path, char *err, size_t errlen)
 {
 	struct sigaction sa;
 	int r;
 
+	sc_list();
 	sc_disabled = disabled;
 	if (disabled)
 		return 0;
@@ -230,6 +279,8 @@ static scmp_filter_ctx sc_build(enum seccomp_kind kind)
 		unsigned n = 0;
 		int rc;
 
+		if (sc_dropped(kind, i))
+			continue;
 		if (r->arg >= 0)
 			cmp[n++] = r->op == SCMP_CMP_MASKED_EQ ?
 				   SCMP_CMP((unsigned)r->arg, SCMP_CMP_MASKED_EQ, r->mask, 0) :
