@@ -198,7 +198,7 @@ if [ "$WHERE" = lab ]; then
 	# that dies is followed by a new one that resumes with the programs not yet done (the one
 	# that was running first); a program that fails in the lab runs once more in a new lab
 	# (when no more than 3 failed in that boot: more than that is not the lab), and its first
-	# log is kept and named in the summary. At most 4 lab boots, EMBER_LAB_TIMEOUT in all.
+	# log is kept and named in the summary. At most 6 lab boots, EMBER_LAB_TIMEOUT in all.
 	# Each program reports as it ends (LAB-DONE).
 	todo=()
 	for e in "${PROGS[@]}"; do
@@ -241,7 +241,7 @@ if [ "$WHERE" = lab ]; then
 		done
 		todo=("${left[@]}" "${again[@]}")
 		[ ${#todo[@]} -eq 0 ] && break
-		if [ $boots -ge 4 ] || [ $((budget - (SECONDS - lab_t0))) -lt 300 ]; then
+		if [ $boots -ge 6 ] || [ $((budget - (SECONDS - lab_t0))) -lt 300 ]; then
 			echo "FAIL lab: the lab ended with status $rc and did not run (again): ${todo[*]} (log: $lablog)"
 			fail=$((fail + ${#todo[@]}))
 			failed_names+=("${todo[@]}")

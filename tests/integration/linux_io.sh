@@ -2,10 +2,11 @@
 # linux_io.sh: Debian's cloud kernel on an ext4 root file system moves data through ember's
 # virtio-blk, virtio-net and virtio-vsock with Linux's own drivers (tests/linux/guest_io.sh):
 # the root file system written and clean after poweroff, a read-only drive refusing writes,
-# ping and TCP both ways through a tap, vsock both ways and 8 streams at once, all checksummed;
-# then the bzImage driven over the API (pause/resume, PATCH /drives, stdin, SendCtrlAltDel), and
-# what `make run` boots (config.example.json and a function of our own). linux_shell.sh: an
-# interactive shell on a pty with 4 vCPUs; linux_qemu.sh: the first boot's checks under QEMU.
+# ping and TCP both ways through a tap, vsock both ways and 8 streams at once, all checksummed.
+# The other boots are programs of their own (each with its own timeout and, in the lab, its own
+# retry), run by this script with LINUX_IO_MODES: linux_api.sh (the bzImage driven over the API),
+# linux_run.sh (what `make run` boots), linux_shell.sh (an interactive shell on a pty with 4
+# vCPUs), tests/linux/qemu_crosscheck.sh (this boot's checks under QEMU microvm).
 #
 # ember-test: needs-kvm
 # ember-test: prepare   (fetches the kernel and its modules on the host: the lab has no network)
@@ -17,8 +18,7 @@ cd "$(dirname "$0")/../.."
 # In the lab a Linux guest with 2 vCPUs sometimes triple-faults at a random point (README, Known
 # limits); a run that failed that way there is shown as comments and run once more.
 rc=0
-# linux_qemu.sh and linux_shell.sh run the other modes, each as its own program (and timeout).
-for mode in ${LINUX_IO_MODES:-run-net:console.log run-api:console-api.log run-demo:console-demo.log}; do
+for mode in ${LINUX_IO_MODES:-run-net:console.log}; do
 	for try in 1 2; do
 		out=$(GIO_NAME=${GIO_NAME:-linux_io} tests/linux/guest_io.sh "${mode%%:*}")
 		if grep -q '^FAIL' <<<"$out" && [ -n "${EMBER_IN_LAB:-}" ] && [ $try = 1 ] &&

@@ -109,6 +109,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
 say() { echo "GIO $*" >/dev/console; }
+# From here on only warnings and worse from the kernel on the console: its info lines (a mount,
+# drop_caches) are written past the tty layer and would land inside the GIO lines read by the host.
+echo 4 >/proc/sys/kernel/printk
 arg() { sed -n "s/.* gio_$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 tcp_mib=$(arg tcp_mib); vsock_mib=$(arg vsock_mib); host=$(arg host); me=$(arg ip)
 say "root $(awk '$2 == "/" { print $1, $3, $4 }' /proc/mounts | tail -n1 | cut -d, -f1)"
@@ -465,6 +468,7 @@ run_shell() {
 import os, select, subprocess, sys, termios, time
 
 ember, cfg, log, limit, cpus, kver, name = sys.argv[1:8]
+kver = (kver.split() or [""])[0]   # $KDIR/version holds the banner: "6.1.0-57-cloud-amd64 (debian-kernel@...) ..."
 limit = float(limit)
 master, slave = os.openpty()
 before = termios.tcgetattr(slave)
