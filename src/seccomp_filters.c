@@ -52,42 +52,38 @@ struct sc_rule {
 /* What the VMM thread may not ask of openat() after boot: it only opens drives to read or write. */
 #define SC_OPEN_FORBIDDEN (O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_TMPFILE | O_PATH)
 
-/* Needed by every thread. */
+/*
+ * Needed by every thread. malloc() may grow the one heap (brk), map a large block (mmap) or
+ * unmap one (munmap) in any thread, depending on the heap's history; clock_gettime is a
+ * system call where the clock source has no vDSO path.
+ */
 #define COMMON_RULES                                                                   \
 	ANY(futex, "pthread mutexes and condition variables"),                         \
-	ANY(read, "eventfds, timerfd, signalfd"),                                      \
-	ANY(write, "eventfds, log lines"),                                             \
-	ANY(close, "connections and files as they end"),                               \
-	ANY(rt_sigreturn, "return from the vCPU kick and SIGSYS handlers"),            \
-	ANY(rt_sigprocmask, "glibc around thread exit"),                               \
-	ANY(exit, "thread exit"),                                                      \
-	ANY(exit_group, "process exit"),                                               \
+	ANY(write, "eventfds, console and log lines, the SIGSYS report"),              \
+	ANY(rt_sigprocmask, "glibc blocks signals around pthread_kill() and thread exit"), \
+	ANY(exit_group, "process exit, and the SIGSYS reporter's exit 148"),           \
 	ANY(clock_gettime, "log timestamps, boot timer (CPU clocks are not in the vDSO)"), \
-	ANY(madvise, "glibc free() returning memory"),                                 \
 	ANY(munmap, "glibc free() of large blocks"),                                   \
 	ANY(brk, "glibc malloc"),                                                      \
-	ARG_NOBITS(mmap, 2, PROT_EXEC, "glibc malloc arenas; never executable"),       \
-	ARG_NOBITS(mprotect, 2, PROT_EXEC, "glibc malloc arenas; never executable"),   \
-	ANY(getpid, "logging"),                                                        \
-	ANY(gettid, "logging")
+	ARG_NOBITS(mmap, 2, PROT_EXEC, "glibc malloc of large blocks; never executable")
 
 /* The event-loop thread, after the VM is built: device I/O and API requests. */
 static const struct sc_rule sc_vmm[] = {
 	COMMON_RULES,
+	ANY(read, "eventfds, timerfd, signalfd, console input"),
+	ANY(close, "connections and files as they end"),
+	ANY(getpid, "glibc pthread_kill() (the vCPU kick)"),
 	ANY(epoll_wait, "the event loop"),
-	ANY(epoll_pwait, "the event loop (glibc may use epoll_pwait)"),
 	ANY(epoll_ctl, "devices start and stop watching fds"),
 	ANY(readv, "virtio-net: frames from the tap"),
 	ANY(writev, "virtio-net: frames to the tap"),
 	ANY(preadv, "virtio-blk reads"),
 	ANY(pwritev, "virtio-blk writes"),
 	ANY(fdatasync, "virtio-blk flush"),
-	ANY(fsync, "virtio-blk flush"),
 	ANY(io_uring_enter, "virtio-blk io_engine Async"),
 	ANY(io_uring_register, "PATCH /drives: the Async ring's file (its restrictions allow only that)"),
 	ARG_NOBITS(openat, 2, SC_OPEN_FORBIDDEN, "PATCH /drives opens the new backing file, read-only or read-write"),
-	ANY(newfstatat, "PATCH /drives checks the new backing file"),
-	ANY(fstat, "PATCH /drives checks the new backing file"),
+	ANY(newfstatat, "PATCH /drives checks the new backing file (glibc fstat())"),
 	ANY(lseek, "PATCH /drives: size of a block-device backing file"),
 	ARGS_EQ(tgkill, 0, SC_VAL_PID, 2, SC_VAL_KICK, "pause: kick ember's own vCPU threads out of KVM_RUN"),
 	ARG_EQ(ioctl, 1, KVM_IRQ_LINE, "i8042 Ctrl-Alt-Del raises IRQ 1"),
@@ -97,22 +93,23 @@ static const struct sc_rule sc_vmm[] = {
 	ARG_EQ(socket, 0, AF_UNIX, "vsock: connect to <uds_path>_<port>"),
 	ANY(connect, "vsock: guest-initiated connections"),
 	ANY(accept4, "vsock: host-initiated connections"),
-	ANY(recvfrom, "vsock: host socket data"),
-	ANY(sendto, "vsock: host socket data"),
-	ANY(recvmsg, "vsock: host socket data"),
-	ANY(sendmsg, "vsock: host socket data"),
+	ANY(recvfrom, "vsock: the CONNECT line of host-initiated connections"),
+	ANY(sendmsg, "vsock: the OK line, host socket data"),
 	ANY(shutdown, "vsock: half-close"),
 	ARG_EQ(fcntl, 1, F_GETFL, "PATCH /drives: the new backing file back to blocking"),
 	ARG_EQ(fcntl, 1, F_SETFL, "PATCH /drives: the new backing file back to blocking"),
 	ANY(timerfd_settime, "vsock connection timeouts"),
 	ANY(clock_nanosleep, "exit: glibc nanosleep() while a slow console reader takes the rest"),
+	ANY(restart_syscall, "exit: that nanosleep() resumes after a signal interrupted it"),
 };
 
 /* The API thread: sockets of API clients, nothing else. */
 static const struct sc_rule sc_api[] = {
 	COMMON_RULES,
+	ANY(close, "connections as they end"),
+	ANY(exit, "thread exit"),
+	ANY(madvise, "glibc frees the stack at thread exit"),
 	ANY(epoll_wait, "the API event loop"),
-	ANY(epoll_pwait, "the API event loop"),
 	ANY(epoll_ctl, "watch client connections"),
 	ANY(accept4, "new API clients"),
 	ANY(recvfrom, "requests"),
@@ -122,6 +119,9 @@ static const struct sc_rule sc_api[] = {
 /* A vCPU thread: KVM_RUN and what device register accesses need. */
 static const struct sc_rule sc_vcpu[] = {
 	COMMON_RULES,
+	ANY(exit, "thread exit"),
+	ANY(madvise, "glibc frees the stack at thread exit"),
+	ANY(rt_sigreturn, "return from the vCPU kick handler"),
 	ARG_EQ(ioctl, 1, KVM_RUN, "run the vCPU"),
 	ARG_EQ(ioctl, 1, KVM_GET_REGS, "log where a guest triple-faulted"),
 	ARG_EQ(ioctl, 1, KVM_GET_SREGS, "log where a guest triple-faulted"),
