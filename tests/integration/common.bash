@@ -100,3 +100,14 @@ need_qemu() {
 		skip all "python3 (for CRC-32) not installed"; exit 0
 	fi
 }
+
+# mkdisk FILE SECTORS: a disk in the test guest's pattern: sector i is "EMBER-SECTOR <i>", then NULs.
+mkdisk() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+with open(sys.argv[1], "wb") as f:
+    for i in range(int(sys.argv[2])):
+        s = b"EMBER-SECTOR %d" % i
+        f.write(s + b"\0" * (512 - len(s)))
+PY
+}

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# seccomp_rules.sh: every rule of ember's seccomp allowlists (src/seccomp_filters.c) is needed.
+#
+# The test build (build/ember-sctest) lists its rules (EMBER_SECCOMP_DROP=list: "KIND INDEX NR
+# NAME why") and can leave one out (EMBER_SECCOMP_DROP=KIND:INDEX). A baseline run of each
+# workload with every rule in place must pass; then, for each rule of each list, the workloads
+# run with that rule left out, and the rule PASSes when one of them fails: ember ends with 148
+# naming the rule's system call (or, for the reporter's own write and exit_group, cannot report
+# and exit cleanly). A rule whose removal leaves every workload passing FAILs: the list grants
+# more than ember needs. The workloads:
+#   main       the test guest with two writable drives (Sync and Async engine, both flushed),
+#              a tap (in a network namespace of its own), vsock both ways (host and guest
+#              connect, data both ways, half-close; host connections arm the CONNECT timeout),
+#              a pty as stdin (raw mode, restored at exit); over the API: GET /, PATCH /vm
+#              Paused and Resumed (the vCPU kick), PATCH /drives on both drives (the Sync one to
+#              a loop block device: its size comes from lseek), SendCtrlAltDel (the i8042's
+#              IRQ 1 from the VMM thread) while nobody reads stdout, so that at exit ember waits
+#              for the slow console reader
+#   tf         a guest that writes the boot timer (the vCPU reads CPU clocks, not in the vDSO)
+#              and triple-faults (the vCPU logs its registers)
+#   violation  a forbidden call on the thread kind's list (EMBER_SECCOMP_SELFTEST=KIND) must
+#              end ember with 148 and the call named
+# Rules no workload here can make necessary are listed in EXCEPTIONS below, each with its reason.
+T=seccomp_rules
+. "$(dirname "$0")/common.bash"
+need_ember
+SCTEST=$BUILD/ember-sctest
+[ -x "$SCTEST" ] || { fail build "$SCTEST missing (make $SCTEST)"; finish; }
+for c in ip python3 losetup; do
+	command -v $c >/dev/null || { fail deps "$c is not installed"; finish; }
+done
+[ -c /dev/net/tun ] || { fail deps "/dev/net/tun missing"; finish; }
+
+# "KIND NAME" -> why a rule may pass every workload here and still be needed (SKIP, not FAIL,
+# when no workload needs it in this run; a PASS when one does).
+HEAP="glibc malloc grows the one heap (brk), maps (mmap) or unmaps (munmap) a large block in this thread only when the heap's history calls for it"
+declare -A EXCEPTIONS=(
+	["vmm clock_gettime"]="a system call only where the clock source has no vDSO path (tsc and kvm-clock have one)"
+	["api clock_gettime"]="a system call only where the clock source has no vDSO path (tsc and kvm-clock have one)"
+	["vmm brk"]=$HEAP ["vmm mmap"]=$HEAP ["vmm munmap"]=$HEAP
+	["api brk"]=$HEAP ["api mmap"]=$HEAP ["api munmap"]=$HEAP
+	["vcpu brk"]=$HEAP ["vcpu mmap"]=$HEAP ["vcpu munmap"]=$HEAP
+	["vmm restart_syscall"]="only when a signal interrupts the nanosleep() at exit (seen in about 1 run of 4)"
+)
+
+NS=ember-sc-$$
+LOOP=
+cleanup() {
+	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+ip netns add "$NS" && ip netns exec "$NS" ip link set lo up &&
+	ip netns exec "$NS" ip tuntap add dev tap0 mode tap &&
+	ip netns exec "$NS" ip addr add 172.16.0.1/30 dev tap0 &&
+	ip netns exec "$NS" ip link set tap0 up || { fail setup "cannot make the namespace and tap"; finish; }
+mkdisk "$TMP/root.img" 256
+mkdisk "$TMP/scratch.img" 256
+mkdisk "$TMP/swap-a.img" 256
+mkdisk "$TMP/swap-b.img" 256
+LOOP=$(losetup -f --show "$TMP/swap-a.img") || { fail setup "no loop device (losetup -f)"; finish; }
+
+ARGS="console=ttyS0 probe=blk,net,vsock-listen,vsock-connect,idle blk_expect=2 blk_write_sector=100"
+ARGS+=" ip=172.16.0.2::172.16.0.1:255.255.255.252::eth0:off net_pings=2 net_burst_ms=0"
+ARGS+=" vsock_listen_port=5000 vsock_connect_port=6000 vsock_xfer=70000:70000 net_offload idle_chatter=16384"
+cat >"$TMP/main.json" <<JSON
+{"boot-source": {"kernel_image_path": "$GUEST_DIR/guest.elf", "boot_args": $(json_str "$ARGS")},
+ "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+ "drives": [
+  {"drive_id": "rootfs", "path_on_host": "$TMP/root.img", "is_root_device": true, "is_read_only": false, "cache_type": "Writeback", "io_engine": "Sync"},
+  {"drive_id": "scratch", "path_on_host": "$TMP/scratch.img", "is_root_device": false, "is_read_only": false, "cache_type": "Writeback", "io_engine": "Async"}],
+ "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}],
+ "vsock": {"guest_cid": 3, "uds_path": "$TMP/v.sock"}}
+JSON
+mkconfig "$TMP/tf.json" "$GUEST_DIR/guest.elf" "console=ttyS0 probe=boot boot_timer triple_fault" 1 64
+mkconfig "$TMP/boot.json" "$GUEST_DIR/guest.elf" "console=ttyS0 probe=boot" 1 64
+
+cat >"$TMP/main.py" <<'PY'
+# main.py OUT TMP LOOP CMD...: run ember (CMD) through the main workload; print "ok" or what failed.
+import json, os, pty, socket, struct, subprocess, sys, termios, threading, time, fcntl
+
+out, tmp, loop, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+sock, vsock = tmp + "/api.sock", tmp + "/v.sock"
+for p in (sock, vsock, vsock + "_6000"):
+    if os.path.exists(p):
+        os.unlink(p)
+master, slave = pty.openpty()
+before = termios.tcgetattr(slave)
+r, w = os.pipe()
+p = subprocess.Popen(cmd + ["--api-sock", sock, "--config-file", tmp + "/main.json"], stdin=slave,
+                     stdout=w, stderr=open(out, "wb"), start_new_session=True)
+os.close(w)
+text, reading = [b""], threading.Event()
+reading.set()
+
+
+def reader():
+    while True:
+        reading.wait()
+        b = os.read(r, 65536)
+        if not b:
+            return
+        text[0] += b
+
+
+threading.Thread(target=reader, daemon=True).start()
+
+
+def done(why):
+    if p.poll() is None:
+        p.kill()
+    rc = p.wait()
+    print("ok" if why is None else "rc=%d %s" % (rc, why))
+    sys.exit(0)
+
+
+def wait_for(s, secs=20):
+    end = time.time() + secs
+    while time.time() < end:
+        if s.encode() in text[0]:
+            return True
+        if p.poll() is not None:
+            time.sleep(0.1)
+            return s.encode() in text[0]
+        time.sleep(0.01)
+    return False
+
+
+def api(method, path, body=None):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    try:
+        s.connect(sock)
+        data = json.dumps(body).encode() if body is not None else b""
+        s.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (method.encode(), path.encode(), len(data)) + data)
+        resp = s.recv(4096)
+        return int(resp.split()[1]) if resp else 0
+    except (OSError, IndexError, ValueError):
+        return 0
+    finally:
+        s.close()
+
+
+# The guest checks what it receives against the vsock test pattern (tests/guest/README.md).
+M = (1 << 64) - 1
+def sm(k):
+    z = ((k + 1) * 0x9E3779B97F4A7C15) & M
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+    return z ^ (z >> 31)
+BLOCK = b"".join(struct.pack("<Q", sm(k)) for k in range(8192))
+def pattern(port, n):  # host -> guest
+    s = ((port * 2 + 1) * 4099 + 17) & 0xFFFF
+    return (BLOCK * ((s + n) // len(BLOCK) + 1))[s:s + n]
+
+
+def transfer(c, port):
+    th = threading.Thread(target=lambda: (c.sendall(pattern(port, 70000)), c.shutdown(socket.SHUT_WR)))
+    th.start()
+    while c.recv(1 << 16):
+        pass
+    th.join()
+    c.close()
+
+
+# Guest-initiated: the guest connects to our listener at <uds_path>_6000.
+lst = socket.socket(socket.AF_UNIX)
+lst.bind(vsock + "_6000")
+lst.listen(4)
+lst.settimeout(30)
+threading.Thread(target=lambda: transfer(lst.accept()[0], 6000), daemon=True).start()
+for _ in range(500):
+    if os.path.exists(sock):
+        break
+    time.sleep(0.01)
+if not wait_for("VSOCK listen ready"):
+    done("no VSOCK listen ready")
+# Host-initiated: CONNECT 5000 through uds_path.
+c = socket.socket(socket.AF_UNIX)
+c.settimeout(20)
+try:
+    c.connect(vsock)
+    c.sendall(b"CONNECT 5000\n")
+    line = b""
+    while not line.endswith(b"\n"):
+        b = c.recv(1)
+        if not b:
+            break
+        line += b
+    transfer(c, 5000)
+except OSError as e:
+    done("host vsock connection: %s" % e)
+if not wait_for("PROBE TICK"):
+    done("the guest did not reach idle")
+probes = [l for l in text[0].decode(errors="replace").splitlines() if l.startswith("PROBE ") and "TICK" not in l]
+if len([l for l in probes if " PASS" in l]) != 4:
+    done("guest checks: %s" % " | ".join(probes))
+codes = [api("GET", "/"), api("PATCH", "/vm", {"state": "Paused"}), api("PATCH", "/vm", {"state": "Resumed"}),
+         api("PATCH", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": loop}),
+         api("PATCH", "/drives/scratch", {"drive_id": "scratch", "path_on_host": tmp + "/swap-b.img"})]
+if codes != [200, 204, 204, 204, 204]:
+    done("API answers %s" % codes)
+# Stop reading: the guest's chatter fills the pipe, then ember's console buffer.
+reading.clear()
+time.sleep(0.05)
+end = time.time() + 20
+while time.time() < end and p.poll() is None:
+    n = struct.unpack("i", fcntl.ioctl(r, termios.FIONREAD, b"\0\0\0\0"))[0]
+    if n >= 65536:
+        break
+    time.sleep(0.02)
+else:
+    done("the console pipe did not fill")
+time.sleep(0.3)
+if api("PUT", "/actions", {"action_type": "SendCtrlAltDel"}) != 204:
+    done("SendCtrlAltDel not answered")
+# ember exits with console output still held: it waits (up to 1 s) for the reader to take it.
+time.sleep(0.6)
+reading.set()
+try:
+    rc = p.wait(timeout=20)
+except subprocess.TimeoutExpired:
+    done("ember did not exit after Ctrl-Alt-Del")
+if rc != 0:
+    done("exit code")
+if termios.tcgetattr(slave) != before:
+    done("terminal settings not restored")
+done(None)
+PY
+
+# run_main DROP: the main workload with rule DROP ("" for none) left out; WHY empty when it passed.
+run_main() {
+	WHY=$(EMBER_SECCOMP_DROP=$1 timeout -k 5 60 python3 "$TMP/main.py" "$TMP/err" "$TMP" "$LOOP" \
+		ip netns exec "$NS" "$SCTEST" 2>&1)
+	[ "$WHY" = ok ] && WHY=
+}
+# run_tf DROP: the triple-fault guest; run_violation DROP KIND: a forbidden call on KIND's thread.
+run_tf() {
+	EMBER_SECCOMP_DROP=$1 timeout -k 5 20 "$SCTEST" --no-api --boot-timer --config-file "$TMP/tf.json" \
+		</dev/null >"$TMP/err" 2>&1
+	RC=$?
+	WHY=
+	[ $RC -eq 0 ] && grep -q 'triple fault) at rip=' "$TMP/err" || WHY="rc=$RC"
+}
+run_violation() {
+	rm -f "$TMP/a.sock"
+	EMBER_SECCOMP_DROP=$1 EMBER_SECCOMP_SELFTEST=$2 timeout -k 5 20 "$SCTEST" --api-sock "$TMP/a.sock" \
+		--config-file "$TMP/boot.json" </dev/null >"$TMP/err" 2>&1
+	RC=$?
+	WHY=
+	[ $RC -eq 148 ] && grep -q 'forbidden system call 110$' "$TMP/err" || WHY="rc=$RC"
+}
+
+t0=$(date +%s)
+# 1. Baselines: with every rule in place each workload passes.
+run_main ""
+[ -z "$WHY" ] && pass baseline-main || { fail baseline-main "$WHY: $(tail -3 "$TMP/err" | tr '\n' ' ')"; finish; }
+run_tf ""
+[ -z "$WHY" ] && pass baseline-tf || { fail baseline-tf "$WHY: $(tail -2 "$TMP/err" | tr '\n' ' ')"; finish; }
+for kind in vmm api vcpu; do
+	run_violation "" $kind
+	[ -z "$WHY" ] && pass baseline-violation-$kind || { fail baseline-violation-$kind "$WHY"; finish; }
+done
+
+# 2. Each rule left out in turn.
+EMBER_SECCOMP_DROP=list "$SCTEST" >"$TMP/rules" || { fail list "EMBER_SECCOMP_DROP=list failed"; finish; }
+while read -r kind idx nr name why; do
+	rule="$kind/$idx-$name"
+	res=
+	for w in main tf violation; do
+		case $w in
+		main) run_main "$kind:$idx" ;;
+		tf) run_tf "$kind:$idx" ;;
+		violation) run_violation "$kind:$idx" "$kind" ;;
+		esac
+		[ -n "$WHY" ] || continue
+		if grep -q "forbidden system call $nr\$" "$TMP/err"; then
+			res="$w: exit 148, forbidden system call $nr"
+		elif grep -qE "rc=(-31|159)( |$)" <<<"$WHY"; then
+			# SIGSYS was blocked (glibc blocks all signals around pthread_kill() and thread
+			# exit) or the reporter's own write or exit_group was refused: the kernel kills.
+			res="$w: killed by SIGSYS"
+		elif [ "$name" = write ] && grep -q "rc=148" <<<"$WHY"; then
+			res="$w: exit 148 without the report (the reporter itself needs write)"
+		else
+			res="$w failed, but not by this rule: $WHY $(grep -m1 'forbidden system call' "$TMP/err")"
+			fail "$rule" "$res"
+			res=reported
+		fi
+		break
+	done
+	[ "$res" = reported ] && continue
+	if [ -n "$res" ]; then
+		pass "$rule" "$res ($why)"
+	elif [ -n "${EXCEPTIONS[$kind $name]:-}" ]; then
+		skip "$rule" "not needed in this run; exception: ${EXCEPTIONS[$kind $name]}"
+	else
+		fail "$rule" "rule $idx ($name) of $kind is not needed by any check ($why)"
+	fi
+done <"$TMP/rules"
+pass runtime "$(($(date +%s) - t0)) s"
+finish
