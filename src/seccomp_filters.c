@@ -304,7 +304,7 @@ static scmp_filter_ctx sc_build(enum seccomp_kind kind)
  * refuses ends ember through the SIGSYS reporter. Raw syscalls: exactly the
  * call and arguments named, whatever glibc would do.
  */
-static void sc_selftest(enum seccomp_kind kind, const char *which)
+static void sc_selftest(enum seccomp_kind kind, const char *which, pid_t tid)
 {
 	const char *name = sc_lists[kind].name, *probe;
 	size_t len = strlen(name);
@@ -336,9 +336,9 @@ static void sc_selftest(enum seccomp_kind kind, const char *which)
 	else if (!strcmp(probe, "tgkill-other-process") && other)
 		rc = syscall(SYS_tgkill, atoi(other), atoi(other), SIGRTMIN);
 	else if (!strcmp(probe, "tgkill-other-signal"))
-		rc = syscall(SYS_tgkill, getpid(), gettid(), SIGURG);
+		rc = syscall(SYS_tgkill, getpid(), tid, SIGURG);
 	else if (!strcmp(probe, "tgkill-kick"))
-		rc = syscall(SYS_tgkill, getpid(), gettid(), SIGRTMIN);
+		rc = syscall(SYS_tgkill, getpid(), tid, SIGRTMIN);
 	else if (!strcmp(probe, "fcntl-getfd"))
 		rc = syscall(SYS_fcntl, STDIN_FILENO, F_GETFD);
 	else if (!strcmp(probe, "fcntl-flags"))
@@ -361,6 +361,10 @@ int seccomp_install(enum seccomp_kind kind)
 	scmp_filter_ctx ctx;
 	int r;
 
+#ifdef EMBER_SECCOMP_SELFTEST
+	pid_t tid = gettid();   /* before the list: no list grants gettid */
+#endif
+
 	if (sc_disabled)
 		return 0;
 	if (kind >= SECCOMP_KINDS)
@@ -378,7 +382,7 @@ int seccomp_install(enum seccomp_kind kind)
 #ifdef EMBER_SECCOMP_SELFTEST
 	/* Test builds only: prove the list is enforced on this thread kind. */
 	if (r == 0)
-		sc_selftest(kind, getenv("EMBER_SECCOMP_SELFTEST"));
+		sc_selftest(kind, getenv("EMBER_SECCOMP_SELFTEST"), tid);
 #endif
 	return r;
 }
