@@ -6,7 +6,7 @@
 # The other boots are programs of their own (each with its own timeout and, in the lab, its own
 # retry), run by this script with LINUX_IO_MODES: linux_api.sh (the bzImage driven over the API),
 # linux_run.sh (what `make run` boots), linux_shell.sh (an interactive shell on a pty with 4
-# vCPUs), tests/linux/qemu_crosscheck.sh (this boot's checks under QEMU microvm).
+# vCPUs), linux_qemu.sh (this boot's checks under QEMU microvm).
 #
 # ember-test: needs-kvm
 # ember-test: prepare   (fetches the kernel and its modules on the host: the lab has no network)

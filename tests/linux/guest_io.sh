@@ -320,14 +320,22 @@ EOF
 		timeout "$TIMEOUT" ip netns exec "$ns" "$EMBER" --no-api --config-file "$cfg" </dev/null >"$log" 2>&1 &
 	fi
 	local ember=$!
-	# Host to guest over vsock, once the guest listens.
+	# Host to guest over vsock, once the guest listens. The guest says so as it starts its
+	# listener, which may not be bound yet: a refused connection (no "OK" from ember, an error
+	# from socat under QEMU) is tried again, for up to 60 s; the guest waits for one forever.
 	if wait_line "$log" 'GIO vsock-listening' "$TIMEOUT" "$ember"; then
-		if [ "$vmm" = qemu ]; then
-			socat -u FILE:"$WORK/host-vsock-tx" VSOCK-CONNECT:"$CID":5000 >"$WORK/host-vsock-h2g.reply" 2>"$WORK/host-vsock-h2g.err"
-		else
-			{ printf 'CONNECT 5000\n'; cat "$WORK/host-vsock-tx"; } |
-				socat - UNIX-CONNECT:"$sd/v.sock" >"$WORK/host-vsock-h2g.reply" 2>"$WORK/host-vsock-h2g.err"
-		fi
+		for _ in $(seq 60); do
+			if [ "$vmm" = qemu ]; then
+				timeout 300 socat -u FILE:"$WORK/host-vsock-tx" VSOCK-CONNECT:"$CID":5000 \
+					>"$WORK/host-vsock-h2g.reply" 2>"$WORK/host-vsock-h2g.err" && break
+			else
+				{ printf 'CONNECT 5000\n'; cat "$WORK/host-vsock-tx"; } |
+					timeout 300 socat - UNIX-CONNECT:"$sd/v.sock" >"$WORK/host-vsock-h2g.reply" 2>"$WORK/host-vsock-h2g.err"
+				grep -q '^OK ' "$WORK/host-vsock-h2g.reply" && break
+			fi
+			kill -0 "$ember" 2>/dev/null || break
+			sleep 1
+		done
 	fi
 	wait "$ember"
 	rc=$?
