@@ -64,6 +64,20 @@ for m in tun veth bridge loop vhost_vsock vsock_loopback; do
 	modprobe "$m" 2>/dev/null || echo "lab: note: module $m not loaded"
 done
 
+# kvm-amd turns SVM on in every CPU (an IPI to each) when the first VM is made, and off again
+# (another IPI to each) when the last one is gone: with one VM per test, hundreds of times a run.
+# Those IPIs are where the lab's kernel was seen to lock up, twice in one run (a CPU that never
+# answered smp_call_function_many_cond() in kvm_destroy_vm(), then the soft-lockup panic). A VM
+# held open for the lab's whole life keeps SVM on, as on a host that always runs some VM.
+python3 -c 'import fcntl, os, time
+k = os.open("/dev/kvm", os.O_RDWR)
+vm = fcntl.ioctl(k, 0xAE01, 0)   # KVM_CREATE_VM
+while True:
+	time.sleep(3600)' &
+kvm_keeper=$!
+sleep 0.5
+kill -0 "$kvm_keeper" 2>/dev/null || echo "lab: note: could not hold a VM open (SVM will be turned on and off per VM)"
+
 hostname ember-lab
 ip link set lo up || echo "lab: note: loopback not up"
 ulimit -n 65536 2>/dev/null
