@@ -74,24 +74,29 @@ stuck_report() {
 run_one() {
 	local name=$1; shift
 	local log="$LOGDIR/$(echo "$name" | tr '/ ' '__').log"
-	local start end rc p f s
+	local start end rc p f s t limit=${EMBER_TEST_TIMEOUT:-600}
+	# A program may ask for a longer limit ("# ember-test: timeout N"); EMBER_TEST_TIMEOUT wins.
+	if [ "$1" = bash ] && [ -z "${EMBER_TEST_TIMEOUT:-}" ]; then
+		t=$(sed -n 's/^# ember-test: timeout \([0-9][0-9]*\).*/\1/p' "$2" | head -n1)
+		[ -n "$t" ] && limit=$t
+	fi
 	start=$(now)
-	timeout -k 10 "${EMBER_TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1
+	timeout -k 10 "$limit" "$@" >"$log" 2>&1
 	rc=$?
 	if [ "$INNER" -eq 1 ] && { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; }; then
 		# Seen in the lab (QEMU TCG, nested SVM): a process that even SIGKILL cannot end, its
 		# emulated CPU spinning, after which the lab stays slow or stuck. That run proves
 		# nothing either way: it is kept and diagnosed, and this lab stops so that the host
 		# runs this program and the rest in a new lab (see the resume loop below).
-		stuck_report "# stopped after ${EMBER_TEST_TIMEOUT:-600} s" >>"$log"
+		stuck_report "# stopped after $limit s" >>"$log"
 		mv "$log" "$log.lab-$$"
-		echo "  [$name] stopped after ${EMBER_TEST_TIMEOUT:-600} s in the lab (log: $log.lab-$$); leaving this lab"
+		echo "  [$name] stopped after $limit s in the lab (log: $log.lab-$$); leaving this lab"
 		echo "LAB-TOTALS $pass $fail $skip ${failed_names[*]}"
 		exit 3
 	fi
 	end=$(now)
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		stuck_report "FAIL $name: still running after ${EMBER_TEST_TIMEOUT:-600} s, stopped (log: $log)" >>"$log"
+		stuck_report "FAIL $name: still running after $limit s, stopped (log: $log)" >>"$log"
 	fi
 	p=$(grep -c '^PASS ' "$log")
 	f=$(grep -c '^FAIL ' "$log")
@@ -135,12 +140,13 @@ for t in tests/integration/*.sh; do
 	selected "$n" "$t" || continue
 	where=host
 	grep -qE '^need_(ember|qemu)|ember-test: needs-kvm' "$t" && where=kvm
+	grep -q 'ember-test: kvm-any' "$t" && where=kvmany
 	add "$where $n bash $t"
 done
 
 # Where the KVM programs run.
 nkvm=0
-for e in "${PROGS[@]}"; do [ "${e%% *}" = kvm ] && nkvm=$((nkvm + 1)); done
+for e in "${PROGS[@]}"; do [ "${e%% *}" != host ] && nkvm=$((nkvm + 1)); done
 WHERE=direct
 REASON=
 if [ "$INNER" -eq 0 ] && [ "$nkvm" -gt 0 ]; then
@@ -151,12 +157,27 @@ if [ "$INNER" -eq 0 ] && [ "$nkvm" -gt 0 ]; then
 	0) WHERE=direct ;;
 	*) [ "$probe" -eq 0 ] || WHERE=lab ;;
 	esac
+	# "ember-test: kvm-any": a program that needs only a /dev/kvm that runs ember's own test
+	# guest (PVM does) and nothing of the lab's: it runs here when this host has one.
+	nany=0
+	if [ "$WHERE" = lab ] && [ "${EMBER_LAB:-auto}" != 1 ] && tests/lab/kvm-probe --any >/dev/null 2>&1; then
+		for i in "${!PROGS[@]}"; do
+			[ "${PROGS[$i]%% *}" = kvmany ] || continue
+			PROGS[$i]="host ${PROGS[$i]#kvmany }"
+			nany=$((nany + 1)) nkvm=$((nkvm - 1))
+		done
+		[ "$nany" -gt 0 ] && echo "KVM programs that need only ember's test guest ($nany) run directly: $(tests/lab/kvm-probe --any 2>&1)"
+	fi
 	if [ "$WHERE" = lab ]; then
 		echo "KVM programs ($nkvm) run in the lab: $REASON"
 	else
 		echo "KVM programs ($nkvm) run directly: $REASON"
 	fi
 fi
+
+for i in "${!PROGS[@]}"; do
+	[ "${PROGS[$i]%% *}" = kvmany ] && PROGS[$i]="kvm ${PROGS[$i]#kvmany }"
+done
 
 part_start=$(now)
 part=
