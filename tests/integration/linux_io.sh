@@ -5,8 +5,8 @@
 # ping and TCP both ways through a tap, vsock both ways and 8 streams at once, all checksummed.
 # The other boots are programs of their own (each with its own timeout and, in the lab, its own
 # retry), run by this script with LINUX_IO_MODES: linux_api.sh (the bzImage driven over the API),
-# linux_run.sh (what `make run` boots), linux_shell.sh (an interactive shell on a pty with 4
-# vCPUs), linux_qemu.sh (this boot's checks under QEMU microvm).
+# linux_io_smp.sh (this boot with 4 vCPUs), linux_run.sh (what `make run` boots), linux_shell.sh
+# (an interactive shell on a pty with 4 vCPUs), linux_qemu.sh (this boot's checks under QEMU).
 #
 # ember-test: needs-kvm
 # ember-test: prepare   (fetches the kernel and its modules on the host: the lab has no network)
