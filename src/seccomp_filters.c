@@ -349,6 +349,12 @@ static void sc_selftest(enum seccomp_kind kind, const char *which, pid_t tid)
 		rc = syscall(SYS_nanosleep, &ts, NULL);
 	else if (!strcmp(probe, "clock-nanosleep"))
 		rc = syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, NULL);
+	else if (!strcmp(probe, "uring-setup")) {
+		/* A ring of one's own, to submit IORING_OP_OPENAT on (the blk ring refuses it). */
+		uint32_t params[30] = { 0 };   /* struct io_uring_params is 120 bytes */
+
+		rc = syscall(SYS_io_uring_setup, 4, params);
+	}
 	if (rc >= 0 && !strncmp(probe, "openat-", 7))
 		close((int)rc);
 	fprintf(stderr, "ember: seccomp selftest: %s %s\n", which,

@@ -54,6 +54,18 @@ for spec in openat-create:257 openat-trunc:257 openat-append:257 openat-wronly:2
 		fail "vmm-refuses-$probe" "exit $rc: $(grep -E 'seccomp|PROBE DONE' "$TMP/p-$probe.out" | tail -2 | tr '\n' ' ')"
 	fi
 done
+# 1c. io_uring: no thread may make a ring of its own (io_uring_setup, 425) to submit an
+# IORING_OP_OPENAT through; the blk engine's own ring refuses that opcode (test_blk_aio).
+for kind in vmm vcpu; do
+	EMBER_SECCOMP_SELFTEST=$kind:uring-setup timeout -k 5 20 "$SCTEST" --no-api --config-file "$TMP/vm.json" \
+		</dev/null >"$TMP/u-$kind.out" 2>&1
+	rc=$?
+	if [ "$rc" -eq 148 ] && grep -q 'forbidden system call 425$' "$TMP/u-$kind.out"; then
+		pass "$kind-refuses-uring-setup" "exit 148, syscall 425 reported"
+	else
+		fail "$kind-refuses-uring-setup" "exit $rc: $(grep -E 'seccomp|PROBE DONE' "$TMP/u-$kind.out" | tail -2 | tr '\n' ' ')"
+	fi
+done
 kill -0 "$victim" 2>/dev/null || fail vmm-refuses-tgkill-other-process "the other process was signalled"
 kill "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
 [ -e /tmp/ember-sctest-create ] && fail vmm-refuses-openat-create "the file was created"
