@@ -6,16 +6,7 @@ T=blk
 . "$(dirname "$0")/common.bash"
 need_ember
 
-# Every 512-byte sector i holds "EMBER-SECTOR <i>" then NULs (tests/guest/README.md).
-mkdisk() {
-	python3 - "$1" "$2" <<'PY'
-import sys
-with open(sys.argv[1], "wb") as f:
-    for i in range(int(sys.argv[2])):
-        s = b"EMBER-SECTOR %d" % i
-        f.write(s + b"\0" * (512 - len(s)))
-PY
-}
+# Every 512-byte sector i holds "EMBER-SECTOR <i>" then NULs (mkdisk, common.bash; tests/guest/README.md).
 
 # check_written FILE W: sectors W..W+3 hold the guest's write pattern, the others are unchanged.
 check_written() {

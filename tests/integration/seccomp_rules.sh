@@ -41,8 +41,8 @@ done
 # when no workload needs it in this run; a PASS when one does).
 HEAP="glibc malloc grows the one heap (brk), maps (mmap) or unmaps (munmap) a large block in this thread only when the heap's history calls for it"
 declare -A EXCEPTIONS=(
-	["vmm clock_gettime"]="a system call only where the clock source has no vDSO path (tsc and kvm-clock have one)"
-	["api clock_gettime"]="a system call only where the clock source has no vDSO path (tsc and kvm-clock have one)"
+	["vmm clock_gettime"]="a system call only where the clock source has no vDSO path (tsc and the paravirtual clock have one)"
+	["api clock_gettime"]="a system call only where the clock source has no vDSO path (tsc and the paravirtual clock have one)"
 	["vmm brk"]=$HEAP ["vmm mmap"]=$HEAP ["vmm munmap"]=$HEAP
 	["api brk"]=$HEAP ["api mmap"]=$HEAP ["api munmap"]=$HEAP
 	["vcpu brk"]=$HEAP ["vcpu mmap"]=$HEAP ["vcpu munmap"]=$HEAP
