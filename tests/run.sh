@@ -160,13 +160,13 @@ if [ "$INNER" -eq 0 ] && [ "$nkvm" -gt 0 ]; then
 	# "ember-test: kvm-any": a program that needs only a /dev/kvm that runs ember's own test
 	# guest (PVM does) and nothing of the lab's: it runs here when this host has one.
 	nany=0
-	if [ "$WHERE" = lab ] && [ "${EMBER_LAB:-auto}" != 1 ] && tests/lab/kvm-probe --any >/dev/null 2>&1; then
+	if [ "$WHERE" = lab ] && [ "${EMBER_LAB:-auto}" != 1 ] && any=$(tests/lab/kvm-probe --any 2>&1); then
 		for i in "${!PROGS[@]}"; do
 			[ "${PROGS[$i]%% *}" = kvmany ] || continue
 			PROGS[$i]="host ${PROGS[$i]#kvmany }"
 			nany=$((nany + 1)) nkvm=$((nkvm - 1))
 		done
-		[ "$nany" -gt 0 ] && echo "KVM programs that need only ember's test guest ($nany) run directly: $(tests/lab/kvm-probe --any 2>&1)"
+		[ "$nany" -gt 0 ] && echo "KVM programs that need only ember's test guest ($nany) run directly: $any"
 	fi
 	if [ "$WHERE" = lab ]; then
 		echo "KVM programs ($nkvm) run in the lab: $REASON"
