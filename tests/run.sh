@@ -14,7 +14,7 @@
 #   tests/run.sh                run everything
 #   tests/run.sh PATTERN...     only programs whose name (unit/test_http, fuzz/fuzz_http,
 #                               integration/api) or path contains a PATTERN
-#   tests/run.sh --exact NAME...  only the programs named exactly
+#   tests/run.sh --exact NAME...  only the programs named exactly, in that order
 #   EMBER_LAB=1                 run the KVM programs in the lab even where /dev/kvm works
 #   EMBER_LAB=0                 never use the lab (without KVM those programs then fail)
 #   FUZZ_SMOKE_SECONDS=N        time per fuzz target (default 20)
@@ -81,6 +81,8 @@ run_one() {
 		[ -n "$t" ] && limit=$t
 	fi
 	start=$(now)
+	# Inside the lab: what starts, so that if the lab dies the host knows what it died under.
+	[ "$INNER" -eq 1 ] && echo "LAB-START $name"
 	timeout -k 10 "$limit" "$@" >"$log" 2>&1
 	rc=$?
 	if [ "$INNER" -eq 1 ] && { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; }; then
@@ -143,6 +145,18 @@ for t in tests/integration/*.sh; do
 	grep -q 'ember-test: kvm-any' "$t" && where=kvmany
 	add "$where $n bash $t"
 done
+
+# --exact runs the programs in the order named (the lab's resume order).
+if [ "$EXACT" -eq 1 ]; then
+	ordered=()
+	for p in "${PATTERNS[@]}"; do
+		for e in "${PROGS[@]}"; do
+			read -r _ n _ <<<"$e"
+			[ "$n" = "$p" ] && ordered+=("$e")
+		done
+	done
+	PROGS=("${ordered[@]}")
+fi
 
 # Where the KVM programs run.
 nkvm=0
@@ -220,7 +234,9 @@ if [ "$WHERE" = lab ]; then
 	# that was running first); a program that fails in the lab runs once more in a new lab
 	# (when no more than 3 failed in that boot: more than that is not the lab), and its first
 	# log is kept and named in the summary. At most 6 lab boots, EMBER_LAB_TIMEOUT in all.
-	# Each program reports as it ends (LAB-DONE).
+	# Each program reports as it starts (LAB-START) and ends (LAB-DONE). The program the lab
+	# died under runs after all the others in the next lab; a second lab death under the same
+	# program counts as its failure, so one program cannot use up every boot.
 	todo=()
 	for e in "${PROGS[@]}"; do
 		read -r where name _ <<<"$e"
@@ -229,14 +245,14 @@ if [ "$WHERE" = lab ]; then
 	boots=0
 	budget=${EMBER_LAB_TIMEOUT:-3600}   # seconds for all lab boots together
 	lab_t0=$SECONDS
-	declare -A retried=()
+	declare -A retried=() deaths=()
 	while [ ${#todo[@]} -gt 0 ]; do
 		boots=$((boots + 1))
 		left_s=$((budget - (SECONDS - lab_t0)))
 		lablog=$LOGDIR/lab.log
 		[ $boots -gt 1 ] && lablog=$LOGDIR/lab-$boots.log
 		tests/lab/lab.sh --timeout "$left_s" -- tests/run.sh --in-lab --exact "${todo[@]}" 2>&1 |
-			tee "$lablog" | grep --line-buffered -v '^LAB-TOTALS \|^LAB-DONE '
+			tee "$lablog" | grep --line-buffered -v '^LAB-TOTALS \|^LAB-DONE \|^LAB-START '
 		rc=${PIPESTATUS[0]}
 		left=() again=() nfailed=0
 		for n in "${todo[@]}"; do
@@ -260,7 +276,23 @@ if [ "$WHERE" = lab ]; then
 			pass=$((pass + lp)); fail=$((fail + lf)); skip=$((skip + ls))
 			[ "$lf" -gt 0 ] && failed_names+=("$n")
 		done
-		todo=("${left[@]}" "${again[@]}")
+		# The program the lab died under: the last one started and not done.
+		under=
+		if [ ${#left[@]} -gt 0 ] && [ "$rc" -ne 0 ]; then
+			st=$(grep '^LAB-START ' "$lablog" | tail -n1 | awk '{print $2}')
+			[ "$st" = "${left[0]}" ] && under=$st
+		fi
+		if [ -n "$under" ]; then
+			deaths[$under]=$((${deaths[$under]:-0} + 1))
+			left=("${left[@]:1}")
+			if [ "${deaths[$under]}" -ge 2 ]; then
+				echo "FAIL $under: the lab died twice while it ran (logs: $LOGDIR/lab*.log)"
+				fail=$((fail + 1))
+				failed_names+=("$under")
+				under=
+			fi
+		fi
+		todo=("${left[@]}" "${again[@]}" ${under:+"$under"})
 		[ ${#todo[@]} -eq 0 ] && break
 		if [ $boots -ge 6 ] || [ $((budget - (SECONDS - lab_t0))) -lt 300 ]; then
 			echo "FAIL lab: the lab ended with status $rc and did not run (again): ${todo[*]} (log: $lablog)"
@@ -268,7 +300,9 @@ if [ "$WHERE" = lab ]; then
 			failed_names+=("${todo[@]}")
 			break
 		fi
-		[ ${#left[@]} -gt 0 ] &&
+		[ -n "$under" ] &&
+			echo "  [lab] the lab ended with status $rc while $under ran (log: $lablog); a new lab runs it after the ${#left[@]} program(s) not yet started"
+		[ -z "$under" ] && [ ${#left[@]} -gt 0 ] &&
 			echo "  [lab] the lab ended with status $rc before ${left[0]} finished (log: $lablog); a new lab runs the ${#left[@]} program(s) left"
 		[ ${#again[@]} -gt 0 ] &&
 			echo "  [lab] failed in this lab, to run once more in a new lab: ${again[*]}"
