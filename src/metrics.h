@@ -59,6 +59,7 @@
 	X(block, queue_event_count, 0)                                         \
 	X(block, remaining_reqs_count, 0)                                      \
 	X(block, rate_limiter_event_count, 0)                                  \
+	X(block, rate_limiter_throttled_events, 0)                             \
 	X(block, update_count, 0)                                              \
 	X(block, update_fails, 0)                                              \
 	X(block, read_bytes, 0)                                                \

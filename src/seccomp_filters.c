@@ -98,7 +98,7 @@ static const struct sc_rule sc_vmm[] = {
 	ANY(shutdown, "vsock: half-close"),
 	ARG_EQ(fcntl, 1, F_GETFL, "PATCH /drives: the new backing file back to blocking"),
 	ARG_EQ(fcntl, 1, F_SETFL, "PATCH /drives: the new backing file back to blocking"),
-	ANY(timerfd_settime, "vsock connection timeouts"),
+	ANY(timerfd_settime, "vsock connection timeouts, block rate limiter"),
 	ANY(clock_nanosleep, "exit: glibc nanosleep() while a slow console reader takes the rest"),
 	ANY(restart_syscall, "exit: that nanosleep() resumes after a signal interrupted it"),
 };

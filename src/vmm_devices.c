@@ -11,13 +11,13 @@
 #include "vmm.h"
 #include "vmm_int.h"
 
-/* PATCH semantics (as Firecracker): a bucket the update leaves out is kept. */
 /* Why a drive's backing file cannot be used, in words. */
 static const char *vmm_backing_error(int r)
 {
 	return r == -ENODEV ? "not a regular file or block device" : strerror(-r);
 }
 
+/* PATCH semantics (as Firecracker): a bucket the update leaves out is kept. */
 static void vmm_merge_rate_limiter(struct rate_limiter_cfg *to, const struct rate_limiter_cfg *from)
 {
 	if (from->bandwidth.present)
@@ -57,8 +57,10 @@ int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
 			b = v->blk[i];
 	if (!d || !b)
 		return vmm_err(e, -ENOENT, "Invalid block device ID: %s.", p->drive_id);
-	if (p->has_rate_limiter)
+	if (p->has_rate_limiter) {
 		vmm_merge_rate_limiter(&d->rate_limiter, &p->rate_limiter);
+		vblk_set_limiter(b, &p->rate_limiter);
+	}
 	if (!p->has_path_on_host)
 		return 0;
 	r = vblk_open_backing(p->path_on_host, d->is_read_only, &fd, &nsec);

@@ -5,8 +5,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -213,6 +216,52 @@ static uint32_t vblk_execute(struct vblk *b, const struct virtq_chain *c, struct
 	return used + 1;
 }
 
+static uint64_t vblk_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Data bytes of a request, for the bandwidth bucket: reads and writes only (as Firecracker). */
+static uint64_t vblk_req_bytes(const struct virtq_chain *c)
+{
+	uint32_t type;
+
+	if (virtq_chain_read(c, 0, &type, sizeof(type)) != sizeof(type))
+		return 0;
+	if (type == VIRTIO_BLK_T_IN)
+		return c->writable - 1;
+	if (type == VIRTIO_BLK_T_OUT && c->readable >= VBLK_HDR_SIZE)
+		return c->readable - VBLK_HDR_SIZE;
+	return 0;
+}
+
+/* May request @c go ahead under the drive's limiter? If not, the timer is armed for when
+ * it may, and the request stays on the ring. */
+static bool vblk_admit(struct vblk *b, const struct virtq_chain *c)
+{
+	uint64_t now = vblk_now_ns(), bytes = vblk_req_bytes(c), wait;
+	struct itimerspec its;
+
+	if (rl_consume(&b->rl, bytes, now))
+		return true;
+	metric_inc(M_block_rate_limiter_throttled_events);
+	wait = rl_wait_ns(&b->rl, bytes, now);
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(wait / 1000000000ull);
+	its.it_value.tv_nsec = (long)(wait % 1000000000ull);
+	if (timerfd_settime(b->rl_fd, 0, &its, NULL) < 0) {
+		/* Without its timer the limiter could stall the queue for good: let it through. */
+		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: rate limiter timer: %s", b->name,
+				strerror(errno));
+		return true;
+	}
+	b->rl_waiting = true;
+	return false;
+}
+
 static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 {
 	struct vblk *b = t->dev;
@@ -221,6 +270,8 @@ static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 	int r;
 
 	metric_inc(M_block_queue_event_count);
+	if (b->rl_waiting)
+		return;        /* the limiter's timer resumes the queue */
 	for (unsigned taken = 0;; taken++) {
 		if (taken == VIRTIO_QUEUE_BUDGET) {
 			/* Budget spent: the rest waits behind the other events. */
@@ -241,6 +292,11 @@ static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 			virtq_push(q, c->head, 0);
 			served++;
 			continue;
+		}
+		if (rl_active(&b->rl) && !vblk_admit(b, c)) {
+			virtq_unpop(q);
+			r = 1;
+			break;
 		}
 		if (b->aio && vblk_aio_submit(b, c) == 0)
 			continue;      /* completes on the event loop when the I/O is done */
@@ -287,6 +343,39 @@ static void vblk_reset(struct virtio_mmio *t)
 		vblk_aio_drain(b);
 }
 
+/* The limiter lets requests through again: serve what waits on the ring. */
+static void vblk_on_limiter(void *opaque, uint32_t events)
+{
+	struct vblk *b = opaque;
+	uint64_t ticks;
+
+	(void)events;
+	if (read(b->rl_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&b->t.lock);
+	metric_inc(M_block_rate_limiter_event_count);
+	b->rl_waiting = false;
+	if (b->t.active && b->t.q[0].ready && !b->t.q[0].broken)
+		vblk_notify(&b->t, 0);
+	pthread_mutex_unlock(&b->t.lock);
+}
+
+void vblk_set_limiter(struct vblk *b, const struct rate_limiter_cfg *c)
+{
+	struct itimerspec off;
+
+	pthread_mutex_lock(&b->t.lock);
+	rl_update(&b->rl, c, vblk_now_ns());
+	if (b->rl_waiting) {
+		/* Waiting under the old buckets: look at the ring again under the new ones. */
+		memset(&off, 0, sizeof(off));
+		timerfd_settime(b->rl_fd, 0, &off, NULL);
+		b->rl_waiting = false;
+		virtio_mmio_requeue(&b->t, 0);
+	}
+	pthread_mutex_unlock(&b->t.lock);
+}
+
 static const struct virtio_dev_ops vblk_ops = {
 	.device_id = VIRTIO_ID_BLOCK,
 	.config_read = vblk_config_read,
@@ -304,6 +393,7 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 
 	memset(b, 0, sizeof(*b));
 	b->fd = fd;
+	b->rl_fd = -1;
 	b->nsectors = nsectors;
 	b->read_only = cfg->is_read_only;
 	b->flush = cfg->cache_type == CACHE_WRITEBACK;
@@ -315,6 +405,15 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 		features |= 1ULL << VIRTIO_BLK_F_FLUSH;
 	r = virtio_mmio_init(&b->t, &vblk_ops, b, b->name, vm, mem, loop, base, irq, 1,
 			     VBLK_QUEUE_SIZE, features);
+	/* Every drive has the limiter's timer: PATCH /drives may give it a limiter later. */
+	rl_init(&b->rl, &cfg->rate_limiter, vblk_now_ns());
+	if (r == 0) {
+		b->rl_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (b->rl_fd < 0)
+			r = -errno;
+		else
+			r = evloop_add(loop, b->rl_fd, EPOLLIN, vblk_on_limiter, b);
+	}
 	if (r == 0 && cfg->io_engine == IO_ENGINE_ASYNC)
 		r = vblk_aio_init(b, loop);
 	return r;
@@ -347,6 +446,12 @@ void vblk_destroy(struct vblk *b)
 	if (b->aio)
 		vblk_aio_destroy(b);
 	virtio_mmio_destroy(&b->t);
+	if (b->rl_fd >= 0) {
+		if (b->t.loop)
+			(void)evloop_del(b->t.loop, b->rl_fd);
+		close(b->rl_fd);
+	}
+	b->rl_fd = -1;
 	if (b->fd > 0)
 		close(b->fd);
 	b->fd = -1;

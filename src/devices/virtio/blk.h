@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include "config.h"
+#include "devices/rate_limiter.h"
 #include "devices/virtio/mmio.h"
 
 #define VIRTIO_ID_BLOCK       2
@@ -46,6 +47,9 @@ struct vblk {
 	struct virtq_chain chain;        /* scratch for the chain being served */
 	struct vblk_io io;               /* scratch for synchronous I/O */
 	struct vblk_aio *aio;            /* io_uring engine (io_engine Async), or NULL */
+	struct rate_limiter rl;          /* the drive's rate_limiter (inactive: unlimited) */
+	int rl_fd;                       /* timerfd: the limiter lets requests through again */
+	bool rl_waiting;                 /* requests wait on the ring until rl_fd fires */
 };
 
 /*
@@ -69,6 +73,12 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
  * the old backing file stays).
  */
 int vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors);
+
+/*
+ * vblk_set_limiter: PATCH /drives' rate_limiter: the buckets @c names replace the drive's
+ * (a new, full bucket; size 0 removes it), the others keep their state. VMM thread.
+ */
+void vblk_set_limiter(struct vblk *b, const struct rate_limiter_cfg *c);
 
 void vblk_destroy(struct vblk *b);
 
