@@ -5,10 +5,10 @@
 #   tests/lab/lab.sh --shell            an interactive shell in the lab (exit it to stop)
 #   tests/lab/lab.sh --prepare          only fetch and build what the lab needs
 #
-# The lab is QEMU's emulator (TCG) with `-cpu max`, which offers its guest AMD SVM with
-# nested paging whatever the host CPU is. Debian's generic kernel (linux-image-amd64,
-# fetched with `apt-get download`, never installed, cached under $BUILD/lab) boots in it
-# from a busybox initramfs, loads kvm-amd and so has a working /dev/kvm. The host's root
+# The lab is QEMU's emulator (TCG) with `-cpu max,la57=off`, which offers its guest AMD SVM
+# with nested paging whatever the host CPU is (LA57 off: README, Known limits). Debian's
+# generic kernel (linux-image-amd64, fetched with `apt-get download`, never installed, cached
+# under $BUILD/lab) boots in it from a busybox initramfs, loads kvm-amd and so has a working /dev/kvm. The host's root
 # file system is shared read-only over 9p with a tmpfs overlay for writes, the checkout
 # read-write at its own path; after switch_root every path looks as on the host. cgroups
 # are mounted as on a hybrid host, loopback is up, /tmp is a tmpfs.
@@ -28,7 +28,7 @@ CACHE=$ABS_BUILD/lab
 TIMEOUT=${EMBER_LAB_TIMEOUT:-3600}
 MEM=${EMBER_LAB_MEM:-6144}
 SMP=${EMBER_LAB_SMP:-2}
-CPU=${EMBER_LAB_CPU:-max}
+CPU=${EMBER_LAB_CPU:-max,la57=off}
 ACCEL=${EMBER_LAB_ACCEL:-tcg}
 KVM_AMD=${EMBER_LAB_KVM_AMD:-}
 MODE=run
