@@ -8,10 +8,10 @@
 # The lab is QEMU's emulator (TCG) with `-cpu max,la57=off`, which offers its guest AMD SVM
 # with nested paging whatever the host CPU is (LA57 off: README, Known limits). Debian's
 # generic kernel (linux-image-amd64, fetched with `apt-get download`, never installed, cached
-# under $BUILD/lab) boots in it from a busybox initramfs, loads kvm-amd and so has a working /dev/kvm. The host's root
-# file system is shared read-only over 9p with a tmpfs overlay for writes, the checkout
-# read-write at its own path; after switch_root every path looks as on the host. cgroups
-# are mounted as on a hybrid host, loopback is up, /tmp is a tmpfs.
+# under $BUILD/lab) boots in it from a busybox initramfs, loads kvm-amd and so has a
+# working /dev/kvm. The host's root file system is shared read-only over 9p with a tmpfs
+# overlay for writes, the checkout read-write at its own path; after switch_root every path
+# looks as on the host. cgroups are mounted as on a hybrid host, loopback is up, /tmp is a tmpfs.
 #
 # CMD runs in the current directory (which must be inside the checkout) with the
 # current environment's PATH and the variables named in EMBER_LAB_ENV (plus BUILD, CI and
