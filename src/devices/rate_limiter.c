@@ -66,33 +66,38 @@ static void tb_replenish(struct token_bucket *b, uint64_t now_ns)
 	b->budget = tokens >= b->size - b->budget ? b->size : b->budget + tokens;
 }
 
+/* Empty the bucket and spend in advance what it refills in the next @ns: the time a request
+ * larger than what was there blocks the limiter pays for its excess, and only once. */
+static void tb_owe(struct token_bucket *b, uint64_t ns, uint64_t now_ns)
+{
+	b->budget = 0;
+	b->last_ns = ns > UINT64_MAX - now_ns ? UINT64_MAX : now_ns + ns;
+}
+
 enum tb_result tb_reduce(struct token_bucket *b, uint64_t tokens, uint64_t now_ns,
 			 uint64_t *over_ns)
 {
-	if (b->one_time_burst) {
-		if (b->one_time_burst >= tokens) {
-			b->one_time_burst -= tokens;
-			b->last_ns = now_ns;   /* the bucket stays full while the burst lasts */
-			return TB_OK;
-		}
-		tokens -= b->one_time_burst;
-		b->one_time_burst = 0;
+	/* The one-time burst first; what it cannot cover comes from the bucket. */
+	uint64_t rest = tokens - (b->one_time_burst < tokens ? b->one_time_burst : tokens);
+
+	if (!rest) {
+		b->one_time_burst -= tokens;
+		b->last_ns = now_ns;   /* the bucket stays full while the burst lasts */
+		return TB_OK;
 	}
 	/* Brought up to date every time (Firecracker only when short, which loses what was
 	 * taken from a bucket since its last refill once a long pause refills it). */
 	tb_replenish(b, now_ns);
-	if (tokens > b->budget) {
-		if (tokens > b->size) {
-			uint64_t excess = tokens - b->budget;
-
-			b->budget = 0;
-			*over_ns = mul_div(excess, b->refill_ns, b->size, 1);
-			return TB_OVER;
-		}
-		if (tokens > b->budget)
-			return TB_EMPTY;
+	if (rest > b->size) {
+		b->one_time_burst = 0;
+		*over_ns = mul_div(rest - b->budget, b->refill_ns, b->size, 1);
+		tb_owe(b, *over_ns, now_ns);
+		return TB_OVER;
 	}
-	b->budget -= tokens;
+	if (rest > b->budget)
+		return TB_EMPTY;   /* nothing taken, the burst included */
+	b->one_time_burst = 0;
+	b->budget -= rest;
 	return TB_OK;
 }
 
@@ -186,4 +191,52 @@ uint64_t rl_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
 	if (t > w)
 		w = t;
 	return w < NS_PER_MS ? NS_PER_MS : w;
+}
+
+static bool tb_ready(struct token_bucket *b, uint64_t now_ns)
+{
+	if (!tb_active(b) || b->one_time_burst)
+		return true;
+	tb_replenish(b, now_ns);
+	return b->budget > 0;
+}
+
+/* Take @tokens, going without what the bucket lacks; returns the time the lack takes to refill. */
+static uint64_t tb_charge(struct token_bucket *b, uint64_t tokens, uint64_t now_ns)
+{
+	uint64_t over = 0;
+
+	if (!tb_active(b))
+		return 0;
+	switch (tb_reduce(b, tokens, now_ns, &over)) {
+	case TB_OK:
+		return 0;
+	case TB_OVER:
+		return over;
+	case TB_EMPTY:
+		break;
+	}
+	/* tb_reduce took nothing: take the burst and the bucket, and owe the rest. */
+	tokens -= b->one_time_burst;
+	b->one_time_burst = 0;
+	over = mul_div(tokens - b->budget, b->refill_ns, b->size, 1);
+	tb_owe(b, over, now_ns);
+	return over;
+}
+
+bool rl_ready(struct rate_limiter *rl, uint64_t now_ns)
+{
+	if (rl->blocked_until_ns && now_ns < rl->blocked_until_ns)
+		return false;
+	rl->blocked_until_ns = 0;
+	return tb_ready(&rl->ops, now_ns) && tb_ready(&rl->bw, now_ns);
+}
+
+void rl_charge(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
+{
+	uint64_t a = tb_charge(&rl->ops, 1, now_ns), b = tb_charge(&rl->bw, bytes, now_ns);
+	uint64_t w = a > b ? a : b;
+
+	if (w)
+		rl->blocked_until_ns = now_ns + w;
 }

@@ -3,7 +3,9 @@
  * A bucket holds up to `size` tokens and refills from empty to full in `refill_time` ms, at
  * an even rate; `one_time_burst` tokens more are spent first and never come back. A request
  * for more tokens than the bucket holds is let through at once: it empties the bucket and
- * blocks the limiter for the time its excess takes to refill. A rate limiter pairs a bandwidth bucket (bytes) with an ops bucket (requests);
+ * blocks the limiter for the time its excess takes to refill (tokens refilled in that time
+ * pay for the excess: unlike Firecracker, they are not credited again afterwards, so the
+ * rate holds). A rate limiter pairs a bandwidth bucket (bytes) with an ops bucket (requests);
  * either may be absent (size or refill_time 0: unlimited).
  *
  * Nothing here reads a clock or arms a timer: callers pass the time (CLOCK_MONOTONIC, ns)
@@ -65,5 +67,15 @@ static inline bool rl_active(const struct rate_limiter *rl)
 bool rl_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
 /* Time from @now_ns until a refused request is worth retrying (at least 1 ms). */
 uint64_t rl_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
+
+/*
+ * For traffic whose size is known only once it has been taken (a frame read from the tap
+ * straight into the guest's buffers): rl_ready says whether one may be taken now (not
+ * blocked, a token left in each bucket); rl_charge then takes 1 op and @bytes after the
+ * fact, and what the buckets lack blocks the limiter for the time it takes to refill, so
+ * the rate holds over time. When not ready, rl_wait_ns(rl, 1, now) says how long to wait.
+ */
+bool rl_ready(struct rate_limiter *rl, uint64_t now_ns);
+void rl_charge(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
 
 #endif

@@ -87,8 +87,11 @@ static void test_oversize_goes_through_and_blocks(void)
 	CHECK_EQ_U(rl.blocked_until_ns, 250 * MS);
 	CHECK(!rl_consume(&rl, 1, 100 * MS));
 	CHECK_EQ_U(rl_wait_ns(&rl, 1, 100 * MS), 150 * MS);
-	CHECK(rl_consume(&rl, 1, 250 * MS));
-	CHECK_EQ_U(rl.throttled, 1);
+	/* the 250 ms refilled the excess and nothing more: the next token comes 1 ms later */
+	CHECK(!rl_consume(&rl, 1, 250 * MS));
+	CHECK_EQ_U(rl_wait_ns(&rl, 1, 250 * MS), 1 * MS);
+	CHECK(rl_consume(&rl, 1, 251 * MS));
+	CHECK_EQ_U(rl.throttled, 2);
 }
 
 static void test_refused_request_takes_nothing(void)
@@ -166,6 +169,53 @@ static void test_large_values_do_not_overflow(void)
 	CHECK_EQ_U(tb_reduce(&b, 1ull << 49, half, &over), TB_OK);
 	CHECK_EQ_U(tb_reduce(&b, UINT64_MAX, 2 * half, &over), TB_OVER);
 	CHECK(over > 24ull * 3600 * S);
+	CHECK_EQ_U(tb_reduce(&b, 1, 2 * half + S, &over), TB_EMPTY);   /* owed for years, not wrapped */
+}
+
+static void test_refused_keeps_burst(void)
+{
+	struct token_bucket b;
+	struct token_bucket_cfg c = tbc(100, 30, 1000);
+	uint64_t over = 0;
+
+	tb_init(&b, &c, 0);
+	CHECK_EQ_U(tb_reduce(&b, 90, 0, &over), TB_OK);   /* 30 burst + 60 budget */
+	CHECK_EQ_U(tb_reduce(&b, 50, 0, &over), TB_EMPTY);
+	CHECK_EQ_U(b.budget, 40);
+	c = tbc(100, 30, 1000);
+	tb_init(&b, &c, 0);
+	b.budget = 10;
+	CHECK_EQ_U(tb_reduce(&b, 50, 0, &over), TB_EMPTY);   /* 30 + 10 < 50: nothing taken */
+	CHECK_EQ_U(b.one_time_burst, 30);
+	CHECK_EQ_U(b.budget, 10);
+	CHECK_EQ_U(tb_time_to(&b, 50, 0), 100 * MS);          /* 10 more at 100 a second */
+}
+
+/* Frames read before they are charged: the limiter lets the first through, then owes. */
+static void test_charge_after_the_fact(void)
+{
+	struct rate_limiter_cfg c = { .bandwidth = tbc(1000, 0, 1000) };
+	struct rate_limiter rl;
+	uint64_t now = 0, moved = 0;
+
+	rl_init(&rl, &c, 0);
+	CHECK(rl_ready(&rl, 0));
+	rl_charge(&rl, 1500, 0);                 /* 1000 in the bucket, 500 owed: 500 ms */
+	CHECK_EQ_U(rl.blocked_until_ns, 500 * MS);
+	CHECK(!rl_ready(&rl, 499 * MS));
+	CHECK_EQ_U(rl_wait_ns(&rl, 1, 499 * MS), 2 * MS);   /* the owed 500 ms, then a token */
+	CHECK(rl_ready(&rl, 501 * MS));
+	/* 10 s of 1500-byte frames as fast as allowed: about 1000 bytes a second */
+	rl_init(&rl, &c, 0);
+	while (now < 10 * S) {
+		if (rl_ready(&rl, now)) {
+			rl_charge(&rl, 1500, now);
+			moved += 1500;
+		} else {
+			now += rl_wait_ns(&rl, 1, now);
+		}
+	}
+	CHECK(moved >= 10000 && moved <= 12500);
 }
 
 int main(void)
@@ -178,5 +228,7 @@ int main(void)
 	RUN(test_rate_over_time);
 	RUN(test_patch_replaces_named_buckets);
 	RUN(test_large_values_do_not_overflow);
+	RUN(test_refused_keeps_burst);
+	RUN(test_charge_after_the_fact);
 	return check_summary();
 }
