@@ -125,6 +125,10 @@ int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e)
 		vmm_merge_rate_limiter(&v->cfg.nets[i].rx_rate_limiter, &p->rx_rate_limiter);
 	if (p->has_tx_rate_limiter)
 		vmm_merge_rate_limiter(&v->cfg.nets[i].tx_rate_limiter, &p->tx_rate_limiter);
+	/* After boot the devices exist (one per configured interface, in order). */
+	if ((unsigned)i < v->nnet && v->net[i])
+		vnet_set_limiters(v->net[i], p->has_rx_rate_limiter ? &p->rx_rate_limiter : NULL,
+				  p->has_tx_rate_limiter ? &p->tx_rate_limiter : NULL);
 	return 0;
 }
 

@@ -1,7 +1,10 @@
 /* rate_limiter.c: token buckets with Firecracker's semantics (see rate_limiter.h). */
 #include "devices/rate_limiter.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
 
 #define NS_PER_MS 1000000ull
 
@@ -239,4 +242,22 @@ void rl_charge(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
 
 	if (w)
 		rl->blocked_until_ns = now_ns + w;
+}
+
+uint64_t rl_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int rl_timer_arm(int timer_fd, uint64_t ns)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
+	its.it_value.tv_nsec = (long)(ns % 1000000000ull);
+	return timerfd_settime(timer_fd, 0, &its, NULL) < 0 ? -errno : 0;
 }

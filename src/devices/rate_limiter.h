@@ -8,9 +8,9 @@
  * rate holds). A rate limiter pairs a bandwidth bucket (bytes) with an ops bucket (requests);
  * either may be absent (size or refill_time 0: unlimited).
  *
- * Nothing here reads a clock or arms a timer: callers pass the time (CLOCK_MONOTONIC, ns)
- * and, when a request is refused, arm their own timer for rl_wait_ns(). So every decision
- * can be tested with made-up times.
+ * The buckets read no clock and arm no timer: callers pass the time (rl_clock_ns()) and,
+ * when a request is refused, arm their own timerfd for rl_wait_ns() (rl_timer_arm()). So
+ * every decision can be tested with made-up times.
  */
 #ifndef EMBER_DEVICES_RATE_LIMITER_H
 #define EMBER_DEVICES_RATE_LIMITER_H
@@ -77,5 +77,10 @@ uint64_t rl_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
  */
 bool rl_ready(struct rate_limiter *rl, uint64_t now_ns);
 void rl_charge(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
+
+/* The devices' side: the time to pass in (CLOCK_MONOTONIC, ns), and their timerfd armed to
+ * fire once after @ns (0: disarmed). 0 or -errno. */
+uint64_t rl_clock_ns(void);
+int rl_timer_arm(int timer_fd, uint64_t ns);
 
 #endif

@@ -3,6 +3,7 @@
 # test guest's driver (which also passes against QEMU's, qemu_net.sh):
 #   net            ARP, pings, UDP echo 1..1472 bytes and a burst with a host echo server; the host
 #                  saw the pings (Icmp InEchos) and the datagrams; ember's net metrics add up
+#   limit-tx, limit-rx  each direction's rate limiter (4 frames a second) holds the exchange back
 #   net-evil       malformed transmit chains dropped and counted (net.tx_malformed_frames = 5),
 #                  the device recovers
 #   mrg-small      512-byte receive buffers: frames spread over several (num_buffers), no EVENT_IDX
@@ -169,6 +170,29 @@ if mkns 1 && start_echo 1; then
 else
 	fail net "cannot set up the namespace, tap or echo server"
 fi
+
+# 1b. Rate limiters, 4 frames a second each way (ops buckets of 4, refilled in 1 s): the same
+#     exchange (ARP, 8 pings, 12 UDP echoes) ends, and takes at least the time the limiter
+#     allows for the frames counted, less the 4 of the full bucket (an unenforced limiter
+#     breaks that bound); both directions are throttled and counted.
+for dir in tx rx; do
+	c=limit-$dir
+	mkns "$c" && start_echo "$c" || { fail "$c" "setup"; continue; }
+	netconfig "$TMP/$c.json" "console=ttyS0 probe=net $IPARG net_udp_port=$PORT net_pings=8 net_burst_ms=0" \
+		", \"${dir}_rate_limiter\": {\"ops\": {\"size\": 4, \"refill_time\": 1000}}"
+	run_ns "$TMP/$c.out" 120 --no-api --config-file "$TMP/$c.json"
+	stop_echo "$c"
+	frames=$(metric "$TMP/$c.json.metrics" "net.${dir}_packets_count")
+	thr=$(metric "$TMP/$c.json.metrics" "net.${dir}_rate_limiter_throttled")
+	want=$(( (frames - 4) * 1000 / 4 - 500 ))
+	if [ "$RC" -ne 0 ] || ! grep -q '^PROBE net PASS' "$TMP/$c.out"; then
+		fail "$c" "rc=$RC: $(grep -E '^PROBE|ERROR' "$TMP/$c.out" | tr '\n' ' ')"
+	elif [ "$frames" -ge 20 ] && [ "$MS" -ge "$want" ] && [ "$thr" -gt 0 ]; then
+		pass "$c" "$frames ${dir} frames at 4/s in $MS ms (>= $want), throttled $thr times"
+	else
+		fail "$c" "$frames ${dir} frames at 4/s in $MS ms (want >= $want, 20 frames or more), throttled=$thr"
+	fi
+done
 
 # 2. Malformed transmit chains: refused, counted, survived.
 if mkns 2; then

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -216,14 +215,6 @@ static uint32_t vblk_execute(struct vblk *b, const struct virtq_chain *c, struct
 	return used + 1;
 }
 
-static uint64_t vblk_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Data bytes of a request, for the bandwidth bucket: reads and writes only (as Firecracker). */
 static uint64_t vblk_req_bytes(const struct virtq_chain *c)
 {
@@ -242,20 +233,15 @@ static uint64_t vblk_req_bytes(const struct virtq_chain *c)
  * it may, and the request stays on the ring. */
 static bool vblk_admit(struct vblk *b, const struct virtq_chain *c)
 {
-	uint64_t now = vblk_now_ns(), bytes = vblk_req_bytes(c), wait;
-	struct itimerspec its;
+	uint64_t now = rl_clock_ns(), bytes = vblk_req_bytes(c);
+	int r;
 
 	if (rl_consume(&b->rl, bytes, now))
 		return true;
 	metric_inc(M_block_rate_limiter_throttled_events);
-	wait = rl_wait_ns(&b->rl, bytes, now);
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = (time_t)(wait / 1000000000ull);
-	its.it_value.tv_nsec = (long)(wait % 1000000000ull);
-	if (timerfd_settime(b->rl_fd, 0, &its, NULL) < 0) {
+	if ((r = rl_timer_arm(b->rl_fd, rl_wait_ns(&b->rl, bytes, now)))) {
 		/* Without its timer the limiter could stall the queue for good: let it through. */
-		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: rate limiter timer: %s", b->name,
-				strerror(errno));
+		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: rate limiter timer: %s", b->name, strerror(-r));
 		return true;
 	}
 	b->rl_waiting = true;
@@ -362,14 +348,11 @@ static void vblk_on_limiter(void *opaque, uint32_t events)
 
 void vblk_set_limiter(struct vblk *b, const struct rate_limiter_cfg *c)
 {
-	struct itimerspec off;
-
 	pthread_mutex_lock(&b->t.lock);
-	rl_update(&b->rl, c, vblk_now_ns());
+	rl_update(&b->rl, c, rl_clock_ns());
 	if (b->rl_waiting) {
 		/* Waiting under the old buckets: look at the ring again under the new ones. */
-		memset(&off, 0, sizeof(off));
-		timerfd_settime(b->rl_fd, 0, &off, NULL);
+		(void)rl_timer_arm(b->rl_fd, 0);
 		b->rl_waiting = false;
 		virtio_mmio_requeue(&b->t, 0);
 	}
@@ -406,7 +389,7 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 	r = virtio_mmio_init(&b->t, &vblk_ops, b, b->name, vm, mem, loop, base, irq, 1,
 			     VBLK_QUEUE_SIZE, features);
 	/* Every drive has the limiter's timer: PATCH /drives may give it a limiter later. */
-	rl_init(&b->rl, &cfg->rate_limiter, vblk_now_ns());
+	rl_init(&b->rl, &cfg->rate_limiter, rl_clock_ns());
 	if (r == 0) {
 		b->rl_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (b->rl_fd < 0)
@@ -446,7 +429,7 @@ void vblk_destroy(struct vblk *b)
 	if (b->aio)
 		vblk_aio_destroy(b);
 	virtio_mmio_destroy(&b->t);
-	if (b->rl_fd >= 0) {
+	if (b->rl_fd > 0) {    /* 0: a zeroed object (fd 0 is never ours) */
 		if (b->t.loop)
 			(void)evloop_del(b->t.loop, b->rl_fd);
 		close(b->rl_fd);

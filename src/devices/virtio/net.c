@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -150,6 +151,35 @@ static bool vnet_apply_offloads(struct vnet *n)
 	return true;
 }
 
+/* ---- rate limiters ---- */
+
+/* Queue @q's limiter says wait @ns: arm its timer. False if the timer cannot be armed (the
+ * traffic then goes on: a limiter without its timer would stop the queue for good). */
+static bool vnet_rl_wait(struct vnet *n, unsigned q, uint64_t ns)
+{
+	int r = rl_timer_arm(n->rl_fd[q], ns);
+
+	metric_inc(q == VNET_RXQ ? M_net_rx_rate_limiter_throttled : M_net_tx_rate_limiter_throttled);
+	if (r) {
+		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: rate limiter timer: %s", n->name, strerror(-r));
+		return false;
+	}
+	n->rl_waiting[q] = true;
+	return true;
+}
+
+/* May the tap be read now? If not, the receive limiter's timer is armed. */
+static bool vnet_rx_allowed(struct vnet *n)
+{
+	struct rate_limiter *rl = &n->rl[VNET_RXQ];
+	uint64_t now;
+
+	if (!rl_active(rl))
+		return true;
+	now = rl_clock_ns();
+	return rl_ready(rl, now) || !vnet_rl_wait(n, VNET_RXQ, rl_wait_ns(rl, 1, now));
+}
+
 /* ---- receive (5.1.6.3, 5.1.6.4) ---- */
 
 enum vnet_fill { FILL_OK, FILL_EMPTY, FILL_FULL, FILL_BROKEN };
@@ -239,6 +269,8 @@ static enum vnet_fill vnet_rx_fill(struct vnet *n, uint64_t want)
  */
 static void vnet_rx_finish(struct vnet *n, uint32_t len)
 {
+	if (rl_active(&n->rl[VNET_RXQ]))
+		rl_charge(&n->rl[VNET_RXQ], len - VNET_HDR_SIZE, rl_clock_ns());
 	struct virtq *q = &n->t.q[VNET_RXQ];
 	uint32_t left = len;
 	unsigned k = 0, niov = 0;
@@ -414,7 +446,7 @@ static void vnet_rx_run(struct vnet *n, bool tap_event)
 	enum vnet_fill fill;
 	int r;
 
-	if (n->t.active && !vnet_apply_offloads(n)) {
+	if ((n->t.active && !vnet_apply_offloads(n)) || n->rl_waiting[VNET_RXQ]) {
 		vnet_tap_watch(n, false);
 		return;
 	}
@@ -424,6 +456,10 @@ static void vnet_rx_run(struct vnet *n, bool tap_event)
 		fill = vnet_rx_fill(n, n->pending_len > n->rx_need ? n->pending_len : n->rx_need);
 		if (fill == FILL_BROKEN)
 			break;
+		if (!vnet_rx_allowed(n)) {
+			watch = false;   /* the limiter's timer looks again */
+			break;
+		}
 		if (n->pending_len) {
 			r = vnet_rx_pending(n, fill);
 			if (r == 0)
@@ -517,10 +553,25 @@ static bool vnet_tx_frame(struct vnet *n, const struct virtq_chain *c)
 static void vnet_tx_run(struct vnet *n)
 {
 	struct virtq *q = &n->t.q[VNET_TXQ];
+	struct rate_limiter *rl = &n->rl[VNET_TXQ];
 	unsigned done = 0;
+	bool held = false;
 	int r = 0;
 
+	if (n->rl_waiting[VNET_TXQ])
+		return;        /* the limiter's timer resumes the queue */
 	while (done < VNET_BUDGET && (r = virtq_pop(q, n->t.mem, &n->chain)) == 1) {
+		if (rl_active(rl)) {
+			uint64_t now = rl_clock_ns(), len = n->chain.readable;
+			uint64_t bytes = len > VNET_HDR_SIZE ? len - VNET_HDR_SIZE : 0;
+
+			if (!rl_consume(rl, bytes, now) &&
+			    vnet_rl_wait(n, VNET_TXQ, rl_wait_ns(rl, bytes, now))) {
+				virtq_unpop(q);
+				held = true;
+				break;
+			}
+		}
 		if (!vnet_tx_frame(n, &n->chain)) {
 			metric_inc(M_net_tx_malformed_frames);
 			LOG_RATELIMITED(LOG_LEVEL_WARN,
@@ -532,7 +583,9 @@ static void vnet_tx_run(struct vnet *n)
 		virtq_push(q, n->chain.head, 0);
 		done++;
 	}
-	if (r < 0) {
+	if (held) {
+		/* frames wait on the ring for the limiter's timer */
+	} else if (r < 0) {
 		metric_inc(M_net_tx_malformed_frames);
 		virtio_mmio_fail(&n->t, q->error);
 	} else if (r == 1) {
@@ -542,8 +595,57 @@ static void vnet_tx_run(struct vnet *n)
 	}
 	if (done)
 		virtio_mmio_signal_used(&n->t, VNET_TXQ);
-	else if (r == 0)
+	else if (r == 0 && !held)
 		metric_inc(M_net_no_tx_avail_buffer);
+}
+
+/* A limiter lets traffic through again: serve what waits (the ring, or the tap). */
+static void vnet_on_limiter(struct vnet *n, unsigned q)
+{
+	uint64_t ticks;
+
+	if (read(n->rl_fd[q], &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&n->t.lock);
+	metric_inc(q == VNET_RXQ ? M_net_rx_event_rate_limiter_count : M_net_tx_rate_limiter_event_count);
+	n->rl_waiting[q] = false;
+	if (q == VNET_RXQ)
+		vnet_rx_run(n, false);
+	else if (n->t.active && n->t.q[q].ready && !n->t.q[q].broken)
+		vnet_tx_run(n);
+	pthread_mutex_unlock(&n->t.lock);
+}
+
+static void vnet_on_rx_limiter(void *opaque, uint32_t events)
+{
+	(void)events;
+	vnet_on_limiter(opaque, VNET_RXQ);
+}
+
+static void vnet_on_tx_limiter(void *opaque, uint32_t events)
+{
+	(void)events;
+	vnet_on_limiter(opaque, VNET_TXQ);
+}
+
+void vnet_set_limiters(struct vnet *n, const struct rate_limiter_cfg *rx,
+		       const struct rate_limiter_cfg *tx)
+{
+	const struct rate_limiter_cfg *c[VNET_NUM_QUEUES] = { [VNET_RXQ] = rx, [VNET_TXQ] = tx };
+
+	pthread_mutex_lock(&n->t.lock);
+	for (unsigned q = 0; q < VNET_NUM_QUEUES; q++) {
+		if (!c[q])
+			continue;
+		rl_update(&n->rl[q], c[q], rl_clock_ns());
+		if (n->rl_waiting[q]) {
+			/* Waiting under the old buckets: look again under the new ones. */
+			(void)rl_timer_arm(n->rl_fd[q], 0);
+			n->rl_waiting[q] = false;
+			vnet_requeue(n, q);
+		}
+	}
+	pthread_mutex_unlock(&n->t.lock);
 }
 
 /* ---- transport callbacks ---- */
@@ -645,9 +747,11 @@ int vnet_init(struct vnet *n, const struct net_cfg *cfg, int tap_fd, const struc
 	      const struct guest_mem *mem, struct evloop *loop, uint64_t base, unsigned irq)
 {
 	uint64_t features = (1ULL << VIRTIO_NET_F_STATUS) | (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	int r;
 
 	memset(n, 0, sizeof(*n));
 	n->tap_fd = tap_fd;
+	n->rl_fd[VNET_RXQ] = n->rl_fd[VNET_TXQ] = -1;
 	snprintf(n->iface_id, sizeof(n->iface_id), "%s", cfg->iface_id);
 	snprintf(n->name, sizeof(n->name), "net %s", cfg->iface_id);
 	if (cfg->mtu > UINT16_MAX || (cfg->mtu && cfg->mtu < 68))
@@ -671,14 +775,23 @@ int vnet_init(struct vnet *n, const struct net_cfg *cfg, int tap_fd, const struc
 		if (n->tap_offloads & TAP_F_UFO)
 			features |= 1ULL << VIRTIO_NET_F_GUEST_UFO | 1ULL << VIRTIO_NET_F_HOST_UFO;
 	}
-	if (cfg->rx_rate_limiter.bandwidth.present || cfg->rx_rate_limiter.ops.present ||
-	    cfg->tx_rate_limiter.bandwidth.present || cfg->tx_rate_limiter.ops.present)
-		LOG_WARN("%s: rate limiters are accepted but not enforced yet", n->name);
 	n->bounce = malloc(VNET_MAX_BUF);
 	if (!n->bounce)
 		return -ENOMEM;
-	return virtio_mmio_init(&n->t, &vnet_ops, n, n->name, vm, mem, loop, base, irq,
-				VNET_NUM_QUEUES, VNET_QUEUE_SIZE, features);
+	r = virtio_mmio_init(&n->t, &vnet_ops, n, n->name, vm, mem, loop, base, irq,
+			     VNET_NUM_QUEUES, VNET_QUEUE_SIZE, features);
+	/* Both limiters have their timer: PATCH may give the interface limits later. */
+	rl_init(&n->rl[VNET_RXQ], &cfg->rx_rate_limiter, rl_clock_ns());
+	rl_init(&n->rl[VNET_TXQ], &cfg->tx_rate_limiter, rl_clock_ns());
+	for (unsigned q = 0; q < VNET_NUM_QUEUES && r == 0; q++) {
+		n->rl_fd[q] = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (n->rl_fd[q] < 0)
+			r = -errno;
+		else
+			r = evloop_add(loop, n->rl_fd[q], EPOLLIN,
+				       q == VNET_RXQ ? vnet_on_rx_limiter : vnet_on_tx_limiter, n);
+	}
+	return r;
 }
 
 void vnet_destroy(struct vnet *n)
@@ -686,6 +799,14 @@ void vnet_destroy(struct vnet *n)
 	if (n->tap_watched)
 		evloop_del(n->t.loop, n->tap_fd);
 	n->tap_watched = false;
+	for (unsigned q = 0; q < VNET_NUM_QUEUES; q++) {
+		if (n->rl_fd[q] <= 0)   /* 0: a zeroed object (fd 0 is never ours) */
+			continue;
+		if (n->t.loop)
+			(void)evloop_del(n->t.loop, n->rl_fd[q]);
+		close(n->rl_fd[q]);
+		n->rl_fd[q] = -1;
+	}
 	virtio_mmio_destroy(&n->t);
 	/* fd 0 is never a tap here: a zeroed object must not close stdin. */
 	if (n->tap_fd > 0)

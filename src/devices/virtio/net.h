@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include "config.h"
+#include "devices/rate_limiter.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/tap.h"   /* tap_open(): how the VMM gets the tap fd */
 
@@ -98,11 +99,20 @@ struct vnet {
 
 	struct virtq_chain chain;        /* scratch for the chain being served */
 	struct iovec tx_iov[VIRTQ_MAX_SEGS + 1];
+
+	/*
+	 * Rate limiters, by queue (VNET_RXQ: rx_rate_limiter, VNET_TXQ: tx_rate_limiter). A
+	 * transmitted frame is let through or left on the ring before it is sent; a received
+	 * one is charged after it is read (its size is known only then), and while the
+	 * receive limiter waits the tap is not read.
+	 */
+	struct rate_limiter rl[VNET_NUM_QUEUES];
+	int rl_fd[VNET_NUM_QUEUES];      /* timerfds: the limiter lets traffic through again */
+	bool rl_waiting[VNET_NUM_QUEUES];
 };
 
 /*
- * vnet_init: a network device for @cfg (guest_mac, mtu; rate limiters are not
- * enforced yet) on tap @tap_fd from tap_open() (taken over, closed by
+ * vnet_init: a network device for @cfg (guest_mac, mtu, rate limiters) on tap @tap_fd from tap_open() (taken over, closed by
  * vnet_destroy even on failure) at @base, @irq. Offers MAC (with guest_mac),
  * MTU (with mtu), STATUS, MRG_RXBUF, and the checksum and segmentation
  * offloads the tap accepts. The tap is watched from the first activation on.
@@ -111,6 +121,13 @@ struct vnet {
  */
 int vnet_init(struct vnet *n, const struct net_cfg *cfg, int tap_fd, const struct kvm_vm *vm,
 	      const struct guest_mem *mem, struct evloop *loop, uint64_t base, unsigned irq);
+
+/*
+ * vnet_set_limiters: PATCH /network-interfaces: the buckets @rx and @tx (either may be
+ * NULL) name replace the interface's, the others keep their state. VMM thread.
+ */
+void vnet_set_limiters(struct vnet *n, const struct rate_limiter_cfg *rx,
+		       const struct rate_limiter_cfg *tx);
 
 /* vnet_destroy: stop watching and close the tap, free buffers; safe on a zeroed object. Main thread. */
 void vnet_destroy(struct vnet *n);
