@@ -56,6 +56,8 @@ int api_request_parse(struct api_request *out, const struct route *rt,
 		return cfg_parse_logger(&out->logger, b, n, e);
 	case ROUTE_METRICS:
 		return cfg_parse_metrics(&out->metrics, b, n, e);
+	case ROUTE_SERIAL:
+		return cfg_parse_serial(&out->serial, b, n, e);
 	default:
 		return 0;
 	}
@@ -69,6 +71,7 @@ void api_request_free(struct api_request *r)
 	vsock_free(&r->vsock);
 	logger_free(&r->logger);
 	metrics_free(&r->metrics);
+	serial_cfg_free(&r->serial);
 }
 
 void api_fault(struct api_response *resp, int status, const char *msg)

@@ -28,6 +28,7 @@ enum route_endpoint {
 	ROUTE_VM,                  /* PATCH /vm                              */
 	ROUTE_LOGGER,              /* PUT /logger                            */
 	ROUTE_METRICS,             /* PUT /metrics                           */
+	ROUTE_SERIAL,              /* PUT /serial                            */
 	/* Firecracker's, not ember's (yet): answered as not supported */
 	ROUTE_BALLOON,             /* GET PUT PATCH /balloon                 */
 	ROUTE_BALLOON_STATISTICS,  /* GET PATCH /balloon/statistics          */
@@ -39,7 +40,6 @@ enum route_endpoint {
 	ROUTE_MMDS,                /* GET PUT PATCH /mmds                    */
 	ROUTE_MMDS_CONFIG,         /* PUT /mmds/config                       */
 	ROUTE_ENTROPY,             /* PUT /entropy                           */
-	ROUTE_SERIAL,              /* PUT /serial                            */
 	ROUTE_HOTPLUG_MEMORY,      /* GET PUT PATCH /hotplug/memory          */
 	ROUTE_SNAPSHOT_CREATE,     /* PUT /snapshot/create                   */
 	ROUTE_SNAPSHOT_LOAD,       /* PUT /snapshot/load                     */

@@ -36,6 +36,7 @@ struct api_request {
 	struct vsock_cfg vsock;
 	struct logger_cfg logger;
 	struct metrics_cfg metrics;
+	struct serial_cfg serial;
 	enum vm_action action;
 	enum vm_state_req vm_state;
 };

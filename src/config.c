@@ -711,3 +711,28 @@ int cfg_metrics_at(const struct cfgj *j, int i, struct metrics_cfg *m)
 	m->present = true;
 	return 0;
 }
+
+/* ---- serial ---------------------------------------------------------------- */
+
+void serial_cfg_free(struct serial_cfg *s)
+{
+	free(s->serial_out_path);
+	memset(s, 0, sizeof(*s));
+}
+
+int cfg_serial_at(const struct cfgj *j, int i, struct serial_cfg *s)
+{
+	static const char *const f[] = { "serial_out_path", "rate_limiter" };
+	int v[2];
+
+	memset(s, 0, sizeof(*s));
+	if (cfgj_fields(j, i, "serial", f, 2, v))
+		return -EINVAL;
+	if ((v[0] >= 0 && cfg_path_at(j, v[0], f[0], CFG_PATH_MAX, &s->serial_out_path)) ||
+	    (v[1] >= 0 && cfg_bucket_at(j, v[1], f[1], &s->rate_limiter))) {
+		serial_cfg_free(s);
+		return -EINVAL;
+	}
+	s->present = true;
+	return 0;
+}

@@ -122,6 +122,17 @@ struct metrics_cfg {
 	char *metrics_path;      /* required */
 };
 
+/*
+ * "serial" (PUT /serial): the guest's console output goes to serial_out_path (a file, opened
+ * for appending and created if missing, or a FIFO) instead of ember's stdout; rate_limiter
+ * bounds its bytes (what exceeds it is dropped and counted). Both optional.
+ */
+struct serial_cfg {
+	bool present;
+	char *serial_out_path;   /* NULL: stdout */
+	struct token_bucket_cfg rate_limiter;
+};
+
 struct vm_config {
 	bool has_boot_source;
 	struct boot_source_cfg boot_source;
@@ -133,6 +144,7 @@ struct vm_config {
 	struct vsock_cfg vsock;
 	struct logger_cfg logger;
 	struct metrics_cfg metrics;
+	struct serial_cfg serial;
 };
 
 /* config_init: defaults (1 vCPU, 128 MiB, nothing attached). */
@@ -145,8 +157,8 @@ void config_free(struct vm_config *c);
  * config_parse_file: parse a whole Firecracker config file (@json, @len bytes)
  * into @c (initialised here). Top-level keys: "boot-source" (required),
  * "machine-config", "drives", "network-interfaces", "vsock", "logger",
- * "metrics"; null values accepted; unknown keys refused. Firecracker sections
- * ember lacks ("balloon", "cpu-config", "mmds-config", "entropy", "serial",
+ * "metrics", "serial"; null values accepted; unknown keys refused. Firecracker sections
+ * ember lacks ("balloon", "cpu-config", "mmds-config", "entropy",
  * "memory-hotplug", "pmem") are refused unless null or an empty list.
  * Sections apply in Firecracker's order (drives through config_set_drive, so
  * the root drive ends up first) and config_check() runs last. Messages name
@@ -177,6 +189,8 @@ int cfg_parse_net(struct net_cfg *out, const char *path_id, const char *json,
 int cfg_parse_vsock(struct vsock_cfg *out, const char *json, size_t len,
 		    struct cfg_err *e);
 int cfg_parse_logger(struct logger_cfg *out, const char *json, size_t len,
+		     struct cfg_err *e);
+int cfg_parse_serial(struct serial_cfg *out, const char *json, size_t len,
 		     struct cfg_err *e);
 int cfg_parse_metrics(struct metrics_cfg *out, const char *json, size_t len,
 		      struct cfg_err *e);
@@ -244,6 +258,7 @@ void drive_free(struct drive_cfg *d);
 void vsock_free(struct vsock_cfg *v);
 void logger_free(struct logger_cfg *l);
 void metrics_free(struct metrics_cfg *m);
+void serial_cfg_free(struct serial_cfg *s);
 
 /*
  * config_set_drive: insert @d, or replace the drive with the same id (the

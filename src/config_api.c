@@ -65,6 +65,12 @@ static int cfg_root_logger(const struct cfgj *j, const char *id, void *out)
 	return cfg_logger_at(j, 0, out);
 }
 
+static int cfg_root_serial(const struct cfgj *j, const char *id, void *out)
+{
+	(void)id;
+	return cfg_serial_at(j, 0, out);
+}
+
 static int cfg_root_metrics(const struct cfgj *j, const char *id, void *out)
 {
 	(void)id;
@@ -139,6 +145,13 @@ int cfg_parse_logger(struct logger_cfg *out, const char *json, size_t len,
 	memset(out, 0, sizeof(*out));
 	out->level = LOG_LEVEL_INFO;
 	return cfg_parse_root(json, len, NULL, 0, cfg_root_logger, out, e);
+}
+
+int cfg_parse_serial(struct serial_cfg *out, const char *json, size_t len,
+		     struct cfg_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	return cfg_parse_root(json, len, NULL, 0, cfg_root_serial, out, e);
 }
 
 int cfg_parse_metrics(struct metrics_cfg *out, const char *json, size_t len,

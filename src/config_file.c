@@ -25,6 +25,7 @@ void config_free(struct vm_config *c)
 	vsock_free(&c->vsock);
 	logger_free(&c->logger);
 	metrics_free(&c->metrics);
+	serial_cfg_free(&c->serial);
 	config_init(c);
 }
 
@@ -41,15 +42,15 @@ int config_check(const struct vm_config *c, struct cfg_err *e)
 
 enum {
 	CFG_TOP_BOOT, CFG_TOP_MACHINE, CFG_TOP_DRIVES, CFG_TOP_NETS,
-	CFG_TOP_VSOCK, CFG_TOP_LOGGER, CFG_TOP_METRICS,
+	CFG_TOP_VSOCK, CFG_TOP_LOGGER, CFG_TOP_METRICS, CFG_TOP_SERIAL,
 	CFG_TOP_FIRST_UNSUPPORTED,
 };
 
 static const char *const cfg_top_fields[] = {
 	"boot-source", "machine-config", "drives", "network-interfaces",
-	"vsock", "logger", "metrics",
+	"vsock", "logger", "metrics", "serial",
 	/* Firecracker sections ember does not implement (yet). */
-	"balloon", "cpu-config", "mmds-config", "entropy", "serial",
+	"balloon", "cpu-config", "mmds-config", "entropy",
 	"memory-hotplug", "pmem",
 };
 
@@ -145,6 +146,9 @@ static int cfg_file_at(const struct cfgj *j, struct vm_config *c)
 		return -EINVAL;
 	k = CFG_TOP_VSOCK;
 	if (v[k] >= 0 && cfg_vsock_at(j, v[k], &c->vsock))
+		goto prefixed;
+	k = CFG_TOP_SERIAL;
+	if (v[k] >= 0 && cfg_serial_at(j, v[k], &c->serial))
 		goto prefixed;
 	return config_check(c, j->e);
 prefixed:

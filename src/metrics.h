@@ -119,6 +119,7 @@
 	X(uart, flush_count, 0)                                                \
 	X(uart, missed_read_count, 0)                                          \
 	X(uart, missed_write_count, 0)                                         \
+	X(uart, rate_limiter_dropped_bytes, 0)                                 \
 	X(uart, read_count, 0)                                                 \
 	X(uart, write_count, 0)                                                \
 	X(i8042, error_count, 0)                                               \

@@ -45,6 +45,7 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 	for (unsigned i = 0; i < CFG_MAX_NETS; i++)
 		v->tap_fd[i] = -1;
 	v->vsock_listen_fd = -1;
+	v->serial_out_fd = -1;
 	v->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (v->stop_efd < 0 || v->rx_efd < 0)
@@ -131,6 +132,32 @@ int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e)
 	return 0;
 }
 
+int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct cfg_err *e)
+{
+	int fd = -1;
+
+	/* Appended to, never truncated; non-blocking, so that a FIFO's slow reader holds
+	 * output back (up to the UART's buffer) instead of a vCPU. */
+	if (s->serial_out_path &&
+	    (fd = open(s->serial_out_path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
+		       0600)) < 0)
+		return vmm_err(e, -errno, "Cannot open the serial output file %s: %s",
+			       s->serial_out_path, strerror(errno));
+	if (v->serial_out_fd >= 0)
+		close(v->serial_out_fd);
+	v->serial_out_fd = fd;
+	serial_cfg_free(&v->cfg.serial);
+	v->cfg.serial = *s;
+	memset(s, 0, sizeof(*s));
+	return 0;
+}
+
+/* Where the guest's console output goes: PUT /serial's file, else ember's stdout. */
+static int vmm_console_out(const struct vmm *v)
+{
+	return v->serial_out_fd >= 0 ? v->serial_out_fd : v->opts.console_fd_out;
+}
+
 int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
 {
 	int r;
@@ -153,6 +180,8 @@ int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
 	if (c->logger.present && (r = vmm_set_logger(v, &c->logger, e)))
 		return r;
 	if (c->metrics.present && (r = vmm_set_metrics(v, &c->metrics, e)))
+		return r;
+	if (c->serial.present && (r = vmm_set_serial(v, &c->serial, e)))
 		return r;
 	return 0;
 }
@@ -369,10 +398,11 @@ static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
 {
 	int r;
 
-	if ((r = serial_init(&v->serial, v->opts.console_fd_out, vmm_serial_irq, v)) ||
+	if ((r = serial_init(&v->serial, vmm_console_out(v), vmm_serial_irq, v)) ||
 	    (r = i8042_init(&v->i8042, vmm_kbd_irq, vmm_kbd_reset, v)))
 		return vmm_err(e, r, "Cannot create the legacy devices: %s", strerror(-r));
 	acpi_pm_init(&v->acpi_pm, vmm_acpi_poweroff, v);
+	serial_set_limit(&v->serial, &v->cfg.serial.rate_limiter);
 	v->serial.rx_space = vmm_serial_rx_space;
 	v->serial.rx_opaque = v;
 	if ((r = bus_add(&v->pio, LAYOUT_COM1_PORT, 8, &serial_bus_ops, &v->serial)) ||
@@ -388,8 +418,8 @@ static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
 	    (r = evloop_add(v->loop, v->rx_efd, EPOLLIN, vmm_on_rx_space, v)))
 		return vmm_err(e, r, "Cannot watch the VMM's event fds");
 	/* A regular file (which never makes a writer wait) cannot be polled: nothing to watch. */
-	if (v->opts.console_fd_out >= 0 &&
-	    evloop_add(v->loop, v->opts.console_fd_out, EPOLLOUT | EPOLLET, vmm_on_stdout, v))
+	if (vmm_console_out(v) >= 0 &&
+	    evloop_add(v->loop, vmm_console_out(v), EPOLLOUT | EPOLLET, vmm_on_stdout, v))
 		LOG_DEBUG("console output is not pollable; it is written as it comes");
 	if (v->opts.console_fd_in >= 0) {
 		/* A regular file or /dev/null cannot be polled: then there is no console input. */
@@ -504,8 +534,8 @@ static void vmm_undo_start(struct vmm *v)
 	vmm_destroy_devices(v);
 	(void)evloop_del(v->loop, v->stop_efd);
 	(void)evloop_del(v->loop, v->rx_efd);
-	if (v->opts.console_fd_out >= 0)
-		(void)evloop_del(v->loop, v->opts.console_fd_out);
+	if (vmm_console_out(v) >= 0)
+		(void)evloop_del(v->loop, vmm_console_out(v));
 	if (v->stdin_watched)
 		(void)evloop_del(v->loop, v->opts.console_fd_in);
 	v->stdin_watched = 0;
@@ -618,6 +648,9 @@ void vmm_destroy(struct vmm *v)
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	serial_destroy(&v->serial);
 	i8042_destroy(&v->i8042);
+	if (v->serial_out_fd >= 0)
+		close(v->serial_out_fd);
+	v->serial_out_fd = -1;
 	kvm_vm_destroy(&v->vm);
 	gmem_destroy(&v->mem);
 	if (v->kernel_fd >= 0)

@@ -70,6 +70,7 @@ struct vmm {
 	int tap_fd[CFG_MAX_NETS];           /* taps opened at configuration time, by cfg.nets index */
 	struct vsock_dev *vsock;            /* NULL: none */
 	int vsock_listen_fd;                /* bound at configuration time, -1: none */
+	int serial_out_fd;                  /* PUT /serial's file, opened then; -1: console_fd_out */
 	unsigned next_slot;                 /* next virtio-mmio slot / IRQ */
 	struct acpi_mmio_dev slots[LAYOUT_VIRTIO_MMIO_MAX]; /* [0, next_slot): for the DSDT */
 	struct serial serial;
@@ -132,6 +133,9 @@ int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct cfg_err *e);
 /* vmm_set_logger / vmm_set_metrics: configure once (file opened now); 0 or -errno with @e. */
 int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e);
 int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e);
+/* vmm_set_serial: PUT /serial (pre-boot; a second one replaces the first): the output file
+ * opened now; @s moved into the configuration. 0 or -errno with @e. */
+int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct cfg_err *e);
 
 /*
  * vmm_apply_config: take a whole parsed config file (moved in) and apply each

@@ -206,6 +206,9 @@ static int vmm_api_configure(struct vmm *v, struct api_request *req, struct api_
 	case ROUTE_METRICS:
 		r = vmm_set_metrics(v, &req->metrics, &e);
 		break;
+	case ROUTE_SERIAL:
+		r = vmm_set_serial(v, &req->serial, &e);
+		break;
 	default:
 		api_fault(resp, 400, "Invalid request.");
 		return -EINVAL;

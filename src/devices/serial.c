@@ -53,6 +53,11 @@ int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *, int), void
 	return 0;
 }
 
+void serial_set_limit(struct serial *s, const struct token_bucket_cfg *c)
+{
+	tb_init(&s->limit, c, rl_clock_ns());
+}
+
 void serial_destroy(struct serial *s)
 {
 	if (s->set_irq)
@@ -128,6 +133,14 @@ static void serial_output(struct serial *s, uint8_t c)
 	}
 	if (s->out_fd < 0)
 		return;
+	if (tb_active(&s->limit)) {
+		uint64_t over;
+
+		if (tb_reduce(&s->limit, 1, rl_clock_ns(), &over) != TB_OK) {
+			metric_inc(M_uart_rate_limiter_dropped_bytes);
+			return;
+		}
+	}
 	if (s->out_len)
 		serial_flush_locked(s);
 	if (s->out_len == 0) {

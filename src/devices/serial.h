@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+#include "devices/rate_limiter.h"
 #include "kvm/bus.h"
 
 #define SERIAL_IN_CAP 4096
@@ -30,6 +32,9 @@ struct serial {
 	uint8_t out[SERIAL_OUT_CAP];
 	size_t out_head, out_len;
 
+	/* PUT /serial's rate_limiter: output bytes beyond it are dropped and counted. */
+	struct token_bucket limit;
+
 	/* Metrics (read without the lock: counters may be a flush late). */
 	uint64_t tx_bytes, rx_bytes, missed_write, missed_read, flushes;
 };
@@ -45,6 +50,10 @@ int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *, int), void
  * Returns the bytes still held. Any thread.
  */
 size_t serial_flush_output(struct serial *s);
+
+/* serial_set_limit: bound guest output to the bucket @c (absent: unbounded). Before the
+ * guest runs. */
+void serial_set_limit(struct serial *s, const struct token_bucket_cfg *c);
 
 /* serial_destroy: safe on a zeroed object. */
 void serial_destroy(struct serial *s);

@@ -908,6 +908,7 @@ HOST_STRINGS = {
     "kernel_image_path": GUEST, "initrd_path": sfile, "path_on_host": sdisk,
     "log_path": os.path.join(TMP, "spec-vm.log"), "metrics_path": os.path.join(TMP, "spec-metrics.json"),
     "uds_path": os.path.join(TMP, "spec-v.sock"), "host_dev_name": "lo",
+    "serial_out_path": os.path.join(TMP, "spec-serial.out"),
 }
 # Resources this test cannot make usable: a refusal naming the value given is the host's.
 HOST_REFUSALS = ("host_dev_name", "uds_path")

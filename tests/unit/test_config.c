@@ -838,6 +838,39 @@ static void test_file_full(void)
 	CHECK(!c.has_boot_source && c.ndrives == 0 && c.boot_source.kernel_image_path == NULL);
 }
 
+/* "serial" and PUT /serial: an output path and a token bucket, both optional. */
+#define PSER(json) cfg_parse_serial(&sc, json, strlen(json), &e)
+static void test_serial(void)
+{
+	struct vm_config c;
+	struct serial_cfg sc;
+	struct cfg_err e;
+
+	CHECK_EQ_I(file(&c, "{\"boot-source\":{\"kernel_image_path\":\"/k\"},"
+			    "\"serial\":{\"serial_out_path\":\"/tmp/out\","
+			    "\"rate_limiter\":{\"size\":100,\"refill_time\":1000}}}"), 0);
+	CHECK(c.serial.present && c.serial.rate_limiter.present);
+	CHECK_STR(c.serial.serial_out_path, "/tmp/out");
+	CHECK_EQ_U(c.serial.rate_limiter.size, 100);
+	config_free(&c);
+	CHECK(c.serial.serial_out_path == NULL && !c.serial.present);
+	CHECK_EQ_I(file(&c, "{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"serial\":null}"), 0);
+	CHECK(!c.serial.present);
+	config_free(&c);
+	CHECK_ERR(file(&c, "{\"boot-source\":{\"kernel_image_path\":\"/k\"},"
+			   "\"serial\":{\"rate_limiter\":{\"size\":1}}}"),
+		  "serial: missing field `refill_time`");
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_I(PSER("{}"), 0);
+	CHECK(sc.present && !sc.serial_out_path && !sc.rate_limiter.present);
+	CHECK(PSER("{\"serial_out_path\":\"\"}") != 0);
+	CHECK(PSER("{\"serial_out_path\":\"/o\",\"x\":1}") != 0);
+	CHECK(strstr(e.msg, "unknown field `x`") != NULL);
+	CHECK_EQ_I(PSER("{\"serial_out_path\":\"/o\",\"rate_limiter\":null}"), 0);
+	CHECK_STR(sc.serial_out_path, "/o");
+	serial_cfg_free(&sc);
+}
+
 static void test_file_errors(void)
 {
 	struct vm_config c;
@@ -993,6 +1026,7 @@ int main(void)
 	RUN(test_action_state);
 	RUN(test_file_full);
 	RUN(test_file_errors);
+	RUN(test_serial);
 	RUN(test_to_json_bounds);
 	RUN(test_data_files);
 	return check_summary();

@@ -51,6 +51,7 @@ static const struct {
 	{ HTTP_METHOD_PATCH, "/vm", ROUTE_VM, NULL },
 	{ HTTP_METHOD_PUT, "/logger", ROUTE_LOGGER, NULL },
 	{ HTTP_METHOD_PUT, "/metrics", ROUTE_METRICS, NULL },
+	{ HTTP_METHOD_PUT, "/serial", ROUTE_SERIAL, NULL },
 };
 
 static void test_served_endpoints(void)
@@ -96,7 +97,6 @@ static void test_unsupported_endpoints(void)
 		{ HTTP_METHOD_PATCH, "/mmds", ROUTE_MMDS },
 		{ HTTP_METHOD_PUT, "/mmds/config", ROUTE_MMDS_CONFIG },
 		{ HTTP_METHOD_PUT, "/entropy", ROUTE_ENTROPY },
-		{ HTTP_METHOD_PUT, "/serial", ROUTE_SERIAL },
 		{ HTTP_METHOD_GET, "/hotplug/memory", ROUTE_HOTPLUG_MEMORY },
 		{ HTTP_METHOD_PUT, "/hotplug/memory", ROUTE_HOTPLUG_MEMORY },
 		{ HTTP_METHOD_PATCH, "/hotplug/memory", ROUTE_HOTPLUG_MEMORY },
