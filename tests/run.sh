@@ -233,7 +233,7 @@ if [ "$WHERE" = lab ]; then
 	# that dies is followed by a new one that resumes with the programs not yet done (the one
 	# that was running first); a program that fails in the lab runs once more in a new lab
 	# (when no more than 3 failed in that boot: more than that is not the lab), and its first
-	# log is kept and named in the summary. At most 6 lab boots, EMBER_LAB_TIMEOUT in all.
+	# log is kept and named in the summary. At most 8 lab boots, EMBER_LAB_TIMEOUT in all.
 	# Each program reports as it starts (LAB-START) and ends (LAB-DONE). The program the lab
 	# died under runs after all the others in the next lab; a second lab death under the same
 	# program counts as its failure, so one program cannot use up every boot.
@@ -294,7 +294,7 @@ if [ "$WHERE" = lab ]; then
 		fi
 		todo=("${left[@]}" "${again[@]}" ${under:+"$under"})
 		[ ${#todo[@]} -eq 0 ] && break
-		if [ $boots -ge 6 ] || [ $((budget - (SECONDS - lab_t0))) -lt 300 ]; then
+		if [ $boots -ge 8 ] || [ $((budget - (SECONDS - lab_t0))) -lt 300 ]; then
 			echo "FAIL lab: the lab ended with status $rc and did not run (again): ${todo[*]} (log: $lablog)"
 			fail=$((fail + ${#todo[@]}))
 			failed_names+=("${todo[@]}")
