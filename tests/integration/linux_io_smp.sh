@@ -5,10 +5,10 @@
 # from and going to four vCPU threads at once. Its images come from linux_io's prepare step.
 #
 # In the lab a 4-vCPU guest now and then stops for good (one vCPU spinning, three halted; the
-# lab's nested SVM, README Known limits). Its run takes about 150 s there: ember is stopped at
-# 360 s, so the program fails on its own and run.sh retries it in a new lab, instead of the
+# lab's nested SVM, README Known limits). Its run takes 150 to 280 s there: ember is stopped at
+# 450 s, so the program fails on its own and run.sh retries it in a new lab, instead of the
 # whole lab being stopped at run.sh's limit.
 # ember-test: needs-kvm
-# ember-test: timeout 480
+# ember-test: timeout 560
 [ "${1:-}" = prepare ] && exit 0
-GIO_TIMEOUT=${GIO_TIMEOUT:-360} GIO_VCPUS=4 LINUX_IO_MODES=run-net:console.log GIO_NAME=linux_io_smp exec bash "$(dirname "$0")/linux_io.sh"
+GIO_TIMEOUT=${GIO_TIMEOUT:-450} GIO_VCPUS=4 LINUX_IO_MODES=run-net:console.log GIO_NAME=linux_io_smp exec bash "$(dirname "$0")/linux_io.sh"
