@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,77 @@ static const struct metric_def metric_defs[M_COUNT] = {
 static uint64_t metric_total[M_COUNT];
 static uint64_t metric_flushed[M_COUNT];
 static int metrics_fd = -1;
+/* The registered per-device groups, in registration order. */
+static pthread_mutex_t mdev_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct metric_dev *mdev_head;
+
+int metric_dev_register(struct metric_dev *d, const char *prefix, const char *id,
+			enum metric_id first, enum metric_id last)
+{
+	struct metric_dev **p;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	if (last < first || (unsigned)(last - first) >= MDEV_MAX_COUNTERS)
+		return -EINVAL;
+	r = snprintf(d->group, sizeof(d->group), "%s_%s", prefix, id);
+	if (r < 0 || (size_t)r >= sizeof(d->group))
+		return -EINVAL;
+	d->first = first;
+	d->n = (unsigned)(last - first) + 1;
+	pthread_mutex_lock(&mdev_lock);
+	for (p = &mdev_head; *p; p = &(*p)->next)
+		;
+	*p = d;
+	pthread_mutex_unlock(&mdev_lock);
+	return 0;
+}
+
+void metric_dev_unregister(struct metric_dev *d)
+{
+	struct metric_dev **p;
+
+	pthread_mutex_lock(&mdev_lock);
+	for (p = &mdev_head; *p; p = &(*p)->next) {
+		if (*p == d) {
+			*p = d->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mdev_lock);
+	d->n = 0;
+	d->next = NULL;
+}
+
+/* Append the per-device groups (each closes the group before it); lock held. */
+static int mdev_format(char *out, size_t cap, size_t n)
+{
+	for (struct metric_dev *d = mdev_head; d; d = d->next) {
+		uint64_t *snap = d->snap;
+		int r = snprintf(out + n, cap - n, "},\"%s\":{", d->group);
+
+		if (r < 0 || (size_t)r >= cap - n)
+			return -ENOSPC;
+		n += (size_t)r;
+		for (unsigned i = 0; i < d->n; i++) {
+			snap[i] = __atomic_load_n(&d->total[i], __ATOMIC_RELAXED);
+			r = snprintf(out + n, cap - n, "%s\"%s\":%llu", i ? "," : "",
+				     metric_defs[d->first + i].name,
+				     (unsigned long long)(snap[i] - d->flushed[i]));
+			if (r < 0 || (size_t)r >= cap - n)
+				return -ENOSPC;
+			n += (size_t)r;
+		}
+	}
+	return (int)n;
+}
+
+/* The line is complete: what it holds is the new baseline. Lock held. */
+static void mdev_commit(void)
+{
+	for (struct metric_dev *d = mdev_head; d; d = d->next)
+		memcpy(d->flushed, d->snap, d->n * sizeof(d->snap[0]));
+}
 
 void metric_add(enum metric_id id, uint64_t n)
 {
@@ -71,9 +143,18 @@ int metrics_format(char *out, size_t cap, uint64_t utc_ms, int commit)
 			return -ENOSPC;
 		n += (size_t)r;
 	}
-	r = snprintf(out + n, cap - n, "}}");
-	if (r < 0 || (size_t)r >= cap - n)
-		return -ENOSPC;
+	pthread_mutex_lock(&mdev_lock);
+	r = mdev_format(out, cap, n);
+	if (r >= 0) {
+		n = (size_t)r;
+		r = snprintf(out + n, cap - n, "}}");
+		r = r < 0 || (size_t)r >= cap - n ? -ENOSPC : r;
+	}
+	if (r >= 0 && commit)
+		mdev_commit();
+	pthread_mutex_unlock(&mdev_lock);
+	if (r < 0)
+		return r;
 	n += (size_t)r;
 	if (commit)
 		memcpy(metric_flushed, snap, sizeof(snap));
@@ -99,7 +180,8 @@ int metrics_is_open(void)
 
 int metrics_flush(void)
 {
-	char line[8192];
+	/* The aggregate groups (~5 KiB) and up to 16 drives and 8 interfaces of their own. */
+	char line[65536];
 	struct timespec ts;
 	int n;
 

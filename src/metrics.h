@@ -158,6 +158,41 @@ static inline void metric_inc(enum metric_id id) { metric_add(id, 1); }
 uint64_t metric_get(enum metric_id id);
 
 /*
+ * Per-device groups, as Firecracker writes them beside the aggregates: "block_<drive_id>" and
+ * "net_<iface_id>". A device owns a struct metric_dev covering the counters [first, last] of its
+ * aggregate group (same names); mdev_add counts in both. Registered groups are written after
+ * the aggregate ones, in the order they were registered.
+ */
+#define MDEV_MAX_COUNTERS 48
+#define MDEV_GROUP_MAX    80
+
+struct metric_dev {
+	char group[MDEV_GROUP_MAX];
+	enum metric_id first;
+	unsigned n;                        /* 0: not registered */
+	uint64_t total[MDEV_MAX_COUNTERS];
+	uint64_t flushed[MDEV_MAX_COUNTERS];
+	uint64_t snap[MDEV_MAX_COUNTERS];  /* what the line being formatted holds */
+	struct metric_dev *next;
+};
+
+/* metric_dev_register: group "<prefix>_<id>" over [first, last]; 0 or -EINVAL (too many
+ * counters, a name too long). Before the device counts. metric_dev_unregister: safe on a
+ * zeroed or unregistered object. Any thread. */
+int metric_dev_register(struct metric_dev *d, const char *prefix, const char *id,
+			enum metric_id first, enum metric_id last);
+void metric_dev_unregister(struct metric_dev *d);
+
+static inline void mdev_add(struct metric_dev *d, enum metric_id id, uint64_t n)
+{
+	metric_add(id, n);
+	if (d && (unsigned)id - (unsigned)d->first < d->n)
+		__atomic_add_fetch(&d->total[id - d->first], n, __ATOMIC_RELAXED);
+}
+
+static inline void mdev_inc(struct metric_dev *d, enum metric_id id) { mdev_add(d, id, 1); }
+
+/*
  * metrics_format: one JSON object (no newline) with utc_timestamp_ms and every
  * group; deltas since the last call when @commit is set (which then records the
  * new baseline). Returns the length or -ENOSPC. Pure apart from the counters.

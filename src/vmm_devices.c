@@ -65,12 +65,12 @@ int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
 		return 0;
 	r = vblk_open_backing(p->path_on_host, d->is_read_only, &fd, &nsec);
 	if (r) {
-		metric_inc(M_block_update_fails);
+		mdev_inc(&b->metrics, M_block_update_fails);
 		return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
 			       p->path_on_host, vmm_backing_error(r));
 	}
 	if ((r = vblk_swap_backing(b, fd, nsec))) {
-		metric_inc(M_block_update_fails);
+		mdev_inc(&b->metrics, M_block_update_fails);
 		return vmm_err(e, r, "Cannot switch drive %s to %s: %s", d->drive_id, p->path_on_host,
 			       strerror(-r));
 	}

@@ -163,6 +163,10 @@ if mkns 1 && start_echo 1; then
 		[ "$tx" -ge $((1 + 5 + 12 + ${burst#*/})) ] || msg="$msg tx_packets_count=$tx"
 		[ "$rx" -ge $((1 + 5 + 12 + ${burst%%/*})) ] || msg="$msg rx_packets_count=$rx"
 		[ "$(metric "$TMP/c1.json.metrics" net.tx_malformed_frames)" = 0 ] || msg="$msg malformed-frames-counted"
+		# The interface's own group (Firecracker's net_<iface_id>) agrees with the aggregate.
+		[ "$(metric "$TMP/c1.json.metrics" net_eth0.tx_packets_count)" = "$tx" ] &&
+			[ "$(metric "$TMP/c1.json.metrics" net_eth0.rx_packets_count)" = "$rx" ] ||
+			msg="$msg net_eth0-group-disagrees"
 		grep -q "virtio_mmio.device=4K@0xc0001000:5\$" "$TMP/c1.out" || msg="$msg no-virtio_mmio.device-argument"
 		[ -z "$msg" ] && pass net "rtt_us=$(field rtt_us "$line") pps=$(field pps "$line") host: pings=$pings datagrams=$dgrams tx=$tx rx=$rx" ||
 			fail net "$msg: $line"

@@ -40,6 +40,7 @@ bench() {
 	THR=$(metric "$TMP/$1.json.metrics" block.rate_limiter_throttled_events)
 	EVT=$(metric "$TMP/$1.json.metrics" block.rate_limiter_event_count)
 	BYTES=$(metric "$TMP/$1.json.metrics" block.read_bytes)
+	DEV_BYTES=$(metric "$TMP/$1.json.metrics" block_rootfs.read_bytes)
 	if [ "$RC" -ne 0 ] || ! grep -q '^PROBE blk-bench PASS' "$TMP/$1.out"; then
 		fail "$1" "rc=$RC: $(grep -aE '^(PROBE|BENCH)' "$TMP/$1.out" | tr '\n' ' ')"
 		return 1
@@ -51,6 +52,9 @@ if bench unlimited 8 ""; then
 	[ "$THR" = 0 ] && [ "$BYTES" = $((8 * MIB)) ] &&
 		pass unlimited "8 MiB in $MS ms, no throttling" ||
 		fail unlimited "throttled=$THR read_bytes=$BYTES"
+	# The drive's own metric group (Firecracker's block_<drive_id>) counts what the guest read.
+	[ "$DEV_BYTES" = $((8 * MIB)) ] && pass device-metrics "block_rootfs.read_bytes=$DEV_BYTES" ||
+		fail device-metrics "block_rootfs.read_bytes=$DEV_BYTES, block.read_bytes=$BYTES"
 fi
 
 if bench bandwidth 8 '{"bandwidth": {"size": 1048576, "refill_time": 1000}}'; then

@@ -132,7 +132,7 @@ uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io
 	*used = 0;
 	/* Copy the header out of guest memory before looking at it. */
 	if (virtq_chain_read(c, 0, &h, sizeof(h)) != sizeof(h)) {
-		metric_inc(M_block_invalid_reqs_count);
+		mdev_inc(&b->metrics, M_block_invalid_reqs_count);
 		return VIRTIO_BLK_S_IOERR;
 	}
 	switch (h.type) {
@@ -160,7 +160,7 @@ uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io
 	case VIRTIO_BLK_T_FLUSH:
 		if (!b->flush)
 			return VIRTIO_BLK_S_UNSUPP;
-		metric_inc(M_block_flush_count);
+		mdev_inc(&b->metrics, M_block_flush_count);
 		io->op = VBLK_OP_FLUSH;
 		io->len = 0;
 		return VIRTIO_BLK_S_OK;
@@ -178,18 +178,18 @@ uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io
 	}
 }
 
-void vblk_account(const struct vblk_io *io, int ok)
+void vblk_account(struct vblk *b, const struct vblk_io *io, int ok)
 {
 	if (!ok) {
-		metric_inc(M_block_execute_fails);
+		mdev_inc(&b->metrics, M_block_execute_fails);
 		return;
 	}
 	if (io->op == VBLK_OP_READ) {
-		metric_add(M_block_read_bytes, io->len);
-		metric_inc(M_block_read_count);
+		mdev_add(&b->metrics, M_block_read_bytes, io->len);
+		mdev_inc(&b->metrics, M_block_read_count);
 	} else if (io->op == VBLK_OP_WRITE) {
-		metric_add(M_block_write_bytes, io->len);
-		metric_inc(M_block_write_count);
+		mdev_add(&b->metrics, M_block_write_bytes, io->len);
+		mdev_inc(&b->metrics, M_block_write_count);
 	}
 }
 
@@ -205,7 +205,7 @@ static uint32_t vblk_execute(struct vblk *b, const struct virtq_chain *c, struct
 	else if (io->op != VBLK_OP_NONE)
 		ok = vblk_rw(b->fd, io->op == VBLK_OP_WRITE, io->iov, io->niov, io->pos, io->len) == 0;
 	if (io->op != VBLK_OP_NONE) {
-		vblk_account(io, ok);
+		vblk_account(b, io, ok);
 		if (!ok) {
 			status = VIRTIO_BLK_S_IOERR;
 			used = 0;
@@ -238,7 +238,7 @@ static bool vblk_admit(struct vblk *b, const struct virtq_chain *c)
 
 	if (rl_consume(&b->rl, bytes, now))
 		return true;
-	metric_inc(M_block_rate_limiter_throttled_events);
+	mdev_inc(&b->metrics, M_block_rate_limiter_throttled_events);
 	if ((r = rl_timer_arm(b->rl_fd, rl_wait_ns(&b->rl, bytes, now)))) {
 		/* Without its timer the limiter could stall the queue for good: let it through. */
 		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: rate limiter timer: %s", b->name, strerror(-r));
@@ -255,14 +255,14 @@ static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 	unsigned served = 0;
 	int r;
 
-	metric_inc(M_block_queue_event_count);
+	mdev_inc(&b->metrics, M_block_queue_event_count);
 	if (b->rl_waiting)
 		return;        /* the limiter's timer resumes the queue */
 	for (unsigned taken = 0;; taken++) {
 		if (taken == VIRTIO_QUEUE_BUDGET) {
 			/* Budget spent: the rest waits behind the other events. */
 			if (virtio_mmio_requeue(t, qi) == 0) {
-				metric_inc(M_block_remaining_reqs_count);
+				mdev_inc(&b->metrics, M_block_remaining_reqs_count);
 				r = 1;
 				break;
 			}
@@ -273,7 +273,7 @@ static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 
 		/* 5.2.6: the last writable byte is the status; without one nothing can be answered. */
 		if (c->writable < 1) {
-			metric_inc(M_block_invalid_reqs_count);
+			mdev_inc(&b->metrics, M_block_invalid_reqs_count);
 			LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: request without a status byte", b->name);
 			virtq_push(q, c->head, 0);
 			served++;
@@ -292,13 +292,13 @@ static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 	if (b->aio)
 		vblk_aio_kick(b);
 	if (r < 0) {
-		metric_inc(M_block_invalid_reqs_count);
+		mdev_inc(&b->metrics, M_block_invalid_reqs_count);
 		virtio_mmio_fail(t, q->error);
 	}
 	if (served)
 		virtio_mmio_signal_used(t, qi);
 	else if (r == 0 && !b->aio)
-		metric_inc(M_block_no_avail_buffer);
+		mdev_inc(&b->metrics, M_block_no_avail_buffer);
 }
 
 static void vblk_config_read(struct virtio_mmio *t, uint64_t off, uint8_t *data, unsigned len)
@@ -339,7 +339,7 @@ static void vblk_on_limiter(void *opaque, uint32_t events)
 	if (read(b->rl_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&b->t.lock);
-	metric_inc(M_block_rate_limiter_event_count);
+	mdev_inc(&b->metrics, M_block_rate_limiter_event_count);
 	b->rl_waiting = false;
 	if (b->t.active && b->t.q[0].ready && !b->t.q[0].broken)
 		vblk_notify(&b->t, 0);
@@ -382,6 +382,9 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 	b->flush = cfg->cache_type == CACHE_WRITEBACK;
 	snprintf(b->drive_id, sizeof(b->drive_id), "%s", cfg->drive_id);
 	snprintf(b->name, sizeof(b->name), "block %s", cfg->drive_id);
+	if ((r = metric_dev_register(&b->metrics, "block", cfg->drive_id, M_block_activate_fails,
+				     M_block_write_count)))
+		return r;
 	if (b->read_only)
 		features |= 1ULL << VIRTIO_BLK_F_RO;
 	if (b->flush)
@@ -418,7 +421,7 @@ int vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
 	b->nsectors = nsectors;
 	virtio_mmio_config_changed(&b->t);
 	pthread_mutex_unlock(&b->t.lock);
-	metric_inc(M_block_update_count);
+	mdev_inc(&b->metrics, M_block_update_count);
 	if (old >= 0)
 		close(old);
 	return 0;
@@ -426,6 +429,7 @@ int vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
 
 void vblk_destroy(struct vblk *b)
 {
+	metric_dev_unregister(&b->metrics);
 	if (b->aio)
 		vblk_aio_destroy(b);
 	virtio_mmio_destroy(&b->t);

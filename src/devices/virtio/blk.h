@@ -9,6 +9,7 @@
 #include "config.h"
 #include "devices/rate_limiter.h"
 #include "devices/virtio/mmio.h"
+#include "metrics.h"
 
 #define VIRTIO_ID_BLOCK       2
 #define VBLK_QUEUE_SIZE       256
@@ -50,6 +51,7 @@ struct vblk {
 	struct rate_limiter rl;          /* the drive's rate_limiter (inactive: unlimited) */
 	int rl_fd;                       /* timerfd: the limiter lets requests through again */
 	bool rl_waiting;                 /* requests wait on the ring until rl_fd fires */
+	struct metric_dev metrics;       /* "block_<drive_id>" */
 };
 
 /*
@@ -91,7 +93,7 @@ uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io
 		     uint32_t *used);
 
 /* vblk_account: count a finished I/O in the block metrics. */
-void vblk_account(const struct vblk_io *io, int ok);
+void vblk_account(struct vblk *b, const struct vblk_io *io, int ok);
 
 /* io_uring engine (blk_aio.c). All with the transport lock held, event-loop thread unless noted. */
 int vblk_aio_init(struct vblk *b, struct evloop *loop);       /* main thread */

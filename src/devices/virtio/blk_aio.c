@@ -41,7 +41,7 @@ static void vblk_aio_complete(struct vblk *b, struct io_uring_cqe *cqe, int push
 		return;
 	r = &a->req[head];
 	ok = r->io.op == VBLK_OP_FLUSH ? cqe->res == 0 : (uint64_t)cqe->res == r->io.len;
-	vblk_account(&r->io, ok);
+	vblk_account(b, &r->io, ok);
 	r->busy = 0;
 	a->inflight--;
 	if (!push)
@@ -62,7 +62,7 @@ static void vblk_aio_on_completion(void *opaque, uint32_t events)
 	pthread_mutex_lock(&b->t.lock);
 	a = b->aio;
 	if (read(a->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		metric_inc(M_block_event_fails);
+		mdev_inc(&b->metrics, M_block_event_fails);
 	while (io_uring_peek_cqe(&a->ring, &cqe) == 0) {
 		vblk_aio_complete(b, cqe, b->t.active);
 		io_uring_cqe_seen(&a->ring, cqe);
@@ -173,7 +173,7 @@ void vblk_aio_kick(struct vblk *b)
 	struct vblk_aio *a = b->aio;
 
 	if (a->queued && io_uring_submit(&a->ring) < 0)
-		metric_inc(M_block_event_fails);
+		mdev_inc(&b->metrics, M_block_event_fails);
 	a->queued = 0;
 }
 

@@ -113,7 +113,7 @@ static void vnet_tap_watch(struct vnet *n, bool on)
 	if (on) {
 		r = evloop_add(n->t.loop, n->tap_fd, EPOLLIN, vnet_on_tap, n);
 		if (r) {
-			metric_inc(M_net_event_fails);
+			mdev_inc(&n->metrics, M_net_event_fails);
 			LOG_RATELIMITED(LOG_LEVEL_ERROR, "%s: cannot watch the tap: %s", n->name,
 					strerror(-r));
 			return;
@@ -128,7 +128,7 @@ static void vnet_tap_watch(struct vnet *n, bool on)
 static void vnet_requeue(struct vnet *n, unsigned q)
 {
 	if (virtio_mmio_requeue(&n->t, q) < 0)
-		metric_inc(M_net_event_fails);
+		mdev_inc(&n->metrics, M_net_event_fails);
 }
 
 /*
@@ -142,7 +142,7 @@ static bool vnet_apply_offloads(struct vnet *n)
 	if (n->offl_applied == n->offl_want)
 		return true;
 	if ((r = tap_set_offloads(n->tap_fd, n->offl_want))) {
-		metric_inc(M_net_activate_fails);
+		mdev_inc(&n->metrics, M_net_activate_fails);
 		LOG_ERROR("%s: TUNSETOFFLOAD 0x%x: %s", n->name, n->offl_want, strerror(-r));
 		virtio_mmio_fail(&n->t, "the tap refused the negotiated offloads");
 		return false;
@@ -159,7 +159,7 @@ static bool vnet_rl_wait(struct vnet *n, unsigned q, uint64_t ns)
 {
 	int r = rl_timer_arm(n->rl_fd[q], ns);
 
-	metric_inc(q == VNET_RXQ ? M_net_rx_rate_limiter_throttled : M_net_tx_rate_limiter_throttled);
+	mdev_inc(&n->metrics, q == VNET_RXQ ? M_net_rx_rate_limiter_throttled : M_net_tx_rate_limiter_throttled);
 	if (r) {
 		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: rate limiter timer: %s", n->name, strerror(-r));
 		return false;
@@ -191,7 +191,7 @@ static void vnet_rx_forget(struct vnet *n)
 	n->rx_niov = 0;
 	n->rx_cap = 0;
 	if (n->pending_len) {
-		metric_inc(M_net_rx_fails);
+		mdev_inc(&n->metrics, M_net_rx_fails);
 		n->pending_len = 0;
 	}
 }
@@ -201,7 +201,7 @@ static void vnet_rx_refuse(struct vnet *n, const char *why)
 {
 	struct virtq *q = &n->t.q[VNET_RXQ];
 
-	metric_inc(M_net_rx_fails);
+	mdev_inc(&n->metrics, M_net_rx_fails);
 	LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: receive buffer refused: %s", n->name, why);
 	virtq_push(q, n->chain.head, 0);
 	virtio_mmio_signal_used(&n->t, VNET_RXQ);
@@ -228,7 +228,7 @@ static enum vnet_fill vnet_rx_fill(struct vnet *n, uint64_t want)
 			return FILL_EMPTY;
 		r = virtq_pop(q, n->t.mem, c);
 		if (r < 0) {
-			metric_inc(M_net_event_fails);
+			mdev_inc(&n->metrics, M_net_event_fails);
 			virtio_mmio_fail(&n->t, q->error);
 			return FILL_BROKEN;
 		}
@@ -308,9 +308,9 @@ static void vnet_rx_finish(struct vnet *n, uint32_t len)
 	n->rx_cap = 0;
 	for (unsigned i = 0; i < n->rx_nchains; i++)
 		n->rx_cap += n->rx_chain[i].cap;
-	metric_add(M_net_rx_bytes_count, len);
-	metric_inc(M_net_rx_packets_count);
-	metric_inc(M_net_rx_count);
+	mdev_add(&n->metrics, M_net_rx_bytes_count, len);
+	mdev_inc(&n->metrics, M_net_rx_packets_count);
+	mdev_inc(&n->metrics, M_net_rx_count);
 }
 
 /* Whether a received frame of @len bytes (header included) may go to the driver (5.1.6.4.1). */
@@ -352,7 +352,7 @@ static int vnet_rx_pending(struct vnet *n, enum vnet_fill fill)
 	if (fill == FILL_FULL || n->rx_niov >= n->t.q[VNET_RXQ].num) {
 		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: dropped a %u-byte frame: larger than the whole receive queue",
 				n->name, n->pending_len);
-		metric_inc(M_net_rx_fails);
+		mdev_inc(&n->metrics, M_net_rx_fails);
 		n->pending_len = 0;
 		return 1;
 	}
@@ -366,8 +366,8 @@ static int vnet_rx_read_error(struct vnet *n, int e)
 		return 0;
 	if (e == EINTR)
 		return 1;
-	metric_inc(M_net_tap_read_fails);
-	metric_inc(M_net_rx_fails);
+	mdev_inc(&n->metrics, M_net_tap_read_fails);
+	mdev_inc(&n->metrics, M_net_rx_fails);
 	LOG_ERROR("%s: reading the tap failed, receiving stops: %s", n->name, strerror(e));
 	n->tap_broken = true;
 	return 0;
@@ -413,21 +413,21 @@ static int vnet_rx_read(struct vnet *n)
 			/* 5.1.6.3.1: without merging, one buffer must hold the frame. */
 			LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: dropped a %zd-byte frame: the receive buffer holds %llu",
 					n->name, got, (unsigned long long)cap);
-			metric_inc(M_net_rx_fails);
+			mdev_inc(&n->metrics, M_net_rx_fails);
 			return 1;
 		}
 		/* More than the held buffers: keep it whole, pending until buffers come. */
 		memmove(n->bounce + cap, n->bounce, (size_t)((uint64_t)got - cap));
 		vnet_rx_copy_out(n, n->bounce, (size_t)cap);
 		if (!vnet_rx_frame_ok(n, (uint64_t)got, n->bounce[HDR_GSO_TYPE])) {
-			metric_inc(M_net_rx_fails);
+			mdev_inc(&n->metrics, M_net_rx_fails);
 			return 1;
 		}
 		n->pending_len = (uint32_t)got;
 		return 1;
 	}
 	if (!vnet_rx_frame_ok(n, (uint64_t)got, vnet_rx_byte(n, HDR_GSO_TYPE))) {
-		metric_inc(M_net_rx_fails);
+		mdev_inc(&n->metrics, M_net_rx_fails);
 		return 1;
 	}
 	vnet_rx_finish(n, (uint32_t)got);
@@ -469,7 +469,7 @@ static void vnet_rx_run(struct vnet *n, bool tap_event)
 		}
 		if (n->rx_nchains == 0) {
 			if (tap_event)
-				metric_inc(M_net_no_rx_avail_buffer);
+				mdev_inc(&n->metrics, M_net_no_rx_avail_buffer);
 			break;
 		}
 		r = vnet_rx_read(n);
@@ -492,7 +492,7 @@ static void vnet_on_tap(void *opaque, uint32_t events)
 
 	(void)events;
 	pthread_mutex_lock(&n->t.lock);
-	metric_inc(M_net_rx_tap_event_count);
+	mdev_inc(&n->metrics, M_net_rx_tap_event_count);
 	vnet_rx_run(n, true);
 	pthread_mutex_unlock(&n->t.lock);
 }
@@ -521,7 +521,7 @@ static bool vnet_tx_frame(struct vnet *n, const struct virtq_chain *c)
 	hdr[HDR_FLAGS] &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	if (n->has_mac && virtq_chain_read(c, VNET_HDR_SIZE + 6, src, 6) == 6 &&
 	    memcmp(src, n->mac, 6) != 0)
-		metric_inc(M_net_tx_spoofed_mac_count);
+		mdev_inc(&n->metrics, M_net_tx_spoofed_mac_count);
 	n->tx_iov[0] = (struct iovec){ hdr, sizeof(hdr) };
 	for (unsigned i = 0; i < c->nread; i++) {
 		const struct virtq_seg *s = &c->seg[i];
@@ -537,16 +537,16 @@ static bool vnet_tx_frame(struct vnet *n, const struct virtq_chain *c)
 		w = writev(n->tap_fd, n->tx_iov, (int)niov);
 	while (w < 0 && errno == EINTR);
 	if (w != (ssize_t)c->readable) {
-		metric_inc(M_net_tx_fails);
-		metric_inc(M_net_tap_write_fails);
+		mdev_inc(&n->metrics, M_net_tx_fails);
+		mdev_inc(&n->metrics, M_net_tap_write_fails);
 		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: writing a %llu-byte frame to the tap failed: %s",
 				n->name, (unsigned long long)frame_len,
 				w < 0 ? strerror(errno) : "short write");
 		return true;
 	}
-	metric_add(M_net_tx_bytes_count, c->readable);
-	metric_inc(M_net_tx_packets_count);
-	metric_inc(M_net_tx_count);
+	mdev_add(&n->metrics, M_net_tx_bytes_count, c->readable);
+	mdev_inc(&n->metrics, M_net_tx_packets_count);
+	mdev_inc(&n->metrics, M_net_tx_count);
 	return true;
 }
 
@@ -573,7 +573,7 @@ static void vnet_tx_run(struct vnet *n)
 			}
 		}
 		if (!vnet_tx_frame(n, &n->chain)) {
-			metric_inc(M_net_tx_malformed_frames);
+			mdev_inc(&n->metrics, M_net_tx_malformed_frames);
 			LOG_RATELIMITED(LOG_LEVEL_WARN,
 					"%s: dropped a malformed frame (%u segments, %llu readable and %llu writable bytes)",
 					n->name, n->chain.nseg, (unsigned long long)n->chain.readable,
@@ -586,17 +586,17 @@ static void vnet_tx_run(struct vnet *n)
 	if (held) {
 		/* frames wait on the ring for the limiter's timer */
 	} else if (r < 0) {
-		metric_inc(M_net_tx_malformed_frames);
+		mdev_inc(&n->metrics, M_net_tx_malformed_frames);
 		virtio_mmio_fail(&n->t, q->error);
 	} else if (r == 1) {
 		/* Budget spent with frames left: come back after the other devices. */
-		metric_inc(M_net_tx_remaining_reqs_count);
+		mdev_inc(&n->metrics, M_net_tx_remaining_reqs_count);
 		vnet_requeue(n, VNET_TXQ);
 	}
 	if (done)
 		virtio_mmio_signal_used(&n->t, VNET_TXQ);
 	else if (r == 0 && !held)
-		metric_inc(M_net_no_tx_avail_buffer);
+		mdev_inc(&n->metrics, M_net_no_tx_avail_buffer);
 }
 
 /* A limiter lets traffic through again: serve what waits (the ring, or the tap). */
@@ -607,7 +607,7 @@ static void vnet_on_limiter(struct vnet *n, unsigned q)
 	if (read(n->rl_fd[q], &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&n->t.lock);
-	metric_inc(q == VNET_RXQ ? M_net_rx_event_rate_limiter_count : M_net_tx_rate_limiter_event_count);
+	mdev_inc(&n->metrics, q == VNET_RXQ ? M_net_rx_event_rate_limiter_count : M_net_tx_rate_limiter_event_count);
 	n->rl_waiting[q] = false;
 	if (q == VNET_RXQ)
 		vnet_rx_run(n, false);
@@ -655,10 +655,10 @@ static void vnet_notify(struct virtio_mmio *t, unsigned q)
 	struct vnet *n = t->dev;
 
 	if (q == VNET_RXQ) {
-		metric_inc(M_net_rx_queue_event_count);
+		mdev_inc(&n->metrics, M_net_rx_queue_event_count);
 		vnet_rx_run(n, false);
 	} else if (q == VNET_TXQ) {
-		metric_inc(M_net_tx_queue_event_count);
+		mdev_inc(&n->metrics, M_net_tx_queue_event_count);
 		vnet_tx_run(n);
 	}
 }
@@ -675,11 +675,12 @@ static void vnet_config(const struct vnet *n, uint8_t cfg[VNET_CFG_SIZE])
 
 static void vnet_config_read(struct virtio_mmio *t, uint64_t off, uint8_t *data, unsigned len)
 {
+	struct vnet *n = t->dev;
 	uint8_t cfg[VNET_CFG_SIZE];
 
-	vnet_config(t->dev, cfg);
+	vnet_config(n, cfg);
 	if (virtio_mmio_config_window(cfg, sizeof(cfg), off, data, len))
-		metric_inc(M_net_cfg_fails);
+		mdev_inc(&n->metrics, M_net_cfg_fails);
 }
 
 /* Only the MAC may be written, as legacy drivers do (Firecracker allows it too). */
@@ -689,13 +690,13 @@ static void vnet_config_write(struct virtio_mmio *t, uint64_t off, const uint8_t
 	struct vnet *n = t->dev;
 
 	if (off >= 6 || len > 6 - off) {
-		metric_inc(M_net_cfg_fails);
+		mdev_inc(&n->metrics, M_net_cfg_fails);
 		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: write to read-only config space at 0x%llx",
 				n->name, (unsigned long long)off);
 		return;
 	}
 	memcpy(n->mac + off, data, len);
-	metric_inc(M_net_mac_address_updates);
+	mdev_inc(&n->metrics, M_net_mac_address_updates);
 }
 
 static int vnet_activate(struct virtio_mmio *t)
@@ -754,6 +755,9 @@ int vnet_init(struct vnet *n, const struct net_cfg *cfg, int tap_fd, const struc
 	n->rl_fd[VNET_RXQ] = n->rl_fd[VNET_TXQ] = -1;
 	snprintf(n->iface_id, sizeof(n->iface_id), "%s", cfg->iface_id);
 	snprintf(n->name, sizeof(n->name), "net %s", cfg->iface_id);
+	if ((r = metric_dev_register(&n->metrics, "net", cfg->iface_id, M_net_activate_fails,
+				     M_net_tx_remaining_reqs_count)))
+		return r;
 	if (cfg->mtu > UINT16_MAX || (cfg->mtu && cfg->mtu < 68))
 		return -EINVAL;
 	n->mtu = (uint16_t)cfg->mtu;
@@ -796,6 +800,7 @@ int vnet_init(struct vnet *n, const struct net_cfg *cfg, int tap_fd, const struc
 
 void vnet_destroy(struct vnet *n)
 {
+	metric_dev_unregister(&n->metrics);
 	if (n->tap_watched)
 		evloop_del(n->t.loop, n->tap_fd);
 	n->tap_watched = false;

@@ -10,6 +10,7 @@
 #include "devices/rate_limiter.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/tap.h"   /* tap_open(): how the VMM gets the tap fd */
+#include "metrics.h"
 
 #define VIRTIO_ID_NET       1
 #define VNET_QUEUE_SIZE     256
@@ -109,6 +110,7 @@ struct vnet {
 	struct rate_limiter rl[VNET_NUM_QUEUES];
 	int rl_fd[VNET_NUM_QUEUES];      /* timerfds: the limiter lets traffic through again */
 	bool rl_waiting[VNET_NUM_QUEUES];
+	struct metric_dev metrics;       /* "net_<iface_id>" */
 };
 
 /*
