@@ -159,7 +159,8 @@ static bool vnet_rl_wait(struct vnet *n, unsigned q, uint64_t ns)
 {
 	int r = rl_timer_arm(n->rl_fd[q], ns);
 
-	mdev_inc(&n->metrics, q == VNET_RXQ ? M_net_rx_rate_limiter_throttled : M_net_tx_rate_limiter_throttled);
+	mdev_inc(&n->metrics,
+		 q == VNET_RXQ ? M_net_rx_rate_limiter_throttled : M_net_tx_rate_limiter_throttled);
 	if (r) {
 		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: rate limiter timer: %s", n->name, strerror(-r));
 		return false;
@@ -269,13 +270,13 @@ static enum vnet_fill vnet_rx_fill(struct vnet *n, uint64_t want)
  */
 static void vnet_rx_finish(struct vnet *n, uint32_t len)
 {
-	if (rl_active(&n->rl[VNET_RXQ]))
-		rl_charge(&n->rl[VNET_RXQ], len - VNET_HDR_SIZE, rl_clock_ns());
 	struct virtq *q = &n->t.q[VNET_RXQ];
 	uint32_t left = len;
 	unsigned k = 0, niov = 0;
 	uint8_t nb[2];
 
+	if (rl_active(&n->rl[VNET_RXQ]))
+		rl_charge(&n->rl[VNET_RXQ], len - VNET_HDR_SIZE, rl_clock_ns());
 	/* 5.1.6.4: every buffer but the last is used up to its full length. */
 	while (left && k < n->rx_nchains) {
 		uint32_t take = n->rx_chain[k].cap < left ? n->rx_chain[k].cap : left;
@@ -595,7 +596,7 @@ static void vnet_tx_run(struct vnet *n)
 	}
 	if (done)
 		virtio_mmio_signal_used(&n->t, VNET_TXQ);
-	else if (r == 0 && !held)
+	else if (r == 0)
 		mdev_inc(&n->metrics, M_net_no_tx_avail_buffer);
 }
 
@@ -607,7 +608,8 @@ static void vnet_on_limiter(struct vnet *n, unsigned q)
 	if (read(n->rl_fd[q], &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&n->t.lock);
-	mdev_inc(&n->metrics, q == VNET_RXQ ? M_net_rx_event_rate_limiter_count : M_net_tx_rate_limiter_event_count);
+	mdev_inc(&n->metrics,
+		 q == VNET_RXQ ? M_net_rx_event_rate_limiter_count : M_net_tx_rate_limiter_event_count);
 	n->rl_waiting[q] = false;
 	if (q == VNET_RXQ)
 		vnet_rx_run(n, false);
