@@ -235,7 +235,7 @@ if [ "$WHERE" = lab ]; then
 	# (when no more than 3 failed in that boot: more than that is not the lab), and its first
 	# log is kept and named in the summary. At most 8 lab boots, EMBER_LAB_TIMEOUT in all.
 	# Each program reports as it starts (LAB-START) and ends (LAB-DONE). The program the lab
-	# died under runs after all the others in the next lab; a second lab death under the same
+	# died under runs after all the others in the next lab; a third lab death under the same
 	# program counts as its failure, so one program cannot use up every boot.
 	todo=()
 	for e in "${PROGS[@]}"; do
@@ -285,8 +285,8 @@ if [ "$WHERE" = lab ]; then
 		if [ -n "$under" ]; then
 			deaths[$under]=$((${deaths[$under]:-0} + 1))
 			left=("${left[@]:1}")
-			if [ "${deaths[$under]}" -ge 2 ]; then
-				echo "FAIL $under: the lab died twice while it ran (logs: $LOGDIR/lab*.log)"
+			if [ "${deaths[$under]}" -ge 3 ]; then
+				echo "FAIL $under: the lab died three times while it ran (logs: $LOGDIR/lab*.log)"
 				fail=$((fail + 1))
 				failed_names+=("$under")
 				under=

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lab_resume: tests/run.sh's handling of a lab that dies, in a scratch tree with a stand-in
 # lab (no QEMU): programs the lab did not reach run in the next lab, the program it died
-# under runs after them, and a second death under the same program counts as that
+# under runs after them, and a third death under the same program counts as that
 # program's failure without costing the others their run.
 T=lab_resume
 . "$(dirname "$0")/common.bash"
@@ -66,13 +66,13 @@ grep -q 'while integration/dies ran' "$TMP/once/out" &&
 	pass once-says "the summary names the program the lab died under" ||
 	fail once-says "no 'while integration/dies ran' in: $(grep -F '[lab]' "$TMP/once/out")"
 
-# Always: the second death under dies is its failure; a, x and y pass; two lab boots.
+# Always: the third death under dies is its failure; a, x and y pass; three lab boots.
 mktree "$TMP/always" 99
 (cd "$TMP/always" && BUILD=build bash tests/run.sh >out 2>&1)
 rc=$?
 boots=$(wc -l <"$TMP/always/state/boots")
-if [ "$rc" -ne 0 ] && grep -q '^FAIL integration/dies: the lab died twice' "$TMP/always/out" &&
-	grep -q '^3 passed, 1 failed' "$TMP/always/out" && [ "$boots" -eq 2 ]; then
+if [ "$rc" -ne 0 ] && grep -q '^FAIL integration/dies: the lab died three times' "$TMP/always/out" &&
+	grep -q '^3 passed, 1 failed' "$TMP/always/out" && [ "$boots" -eq 3 ]; then
 	pass always "exit $rc, dies failed alone, $boots lab boots"
 else
 	fail always "exit $rc, $boots boots; $(tail -n 4 "$TMP/always/out" | tr '\n' ' ')"
