@@ -454,6 +454,7 @@ static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const u
 	v->vctx.mmio = &v->mmio;
 	v->vctx.request_stop = vmm_request_stop;
 	v->vctx.thread_init = vmm_vcpu_thread_init;
+	v->vctx.describe = x86_vcpu_describe;
 	v->vctx.opaque = v;
 	for (unsigned i = 0; i < v->nvcpus; i++) {
 		if ((r = vcpu_create(&v->vcpus[i], &v->vm, i, &v->vctx, e->msg, sizeof(e->msg))) ||
@@ -473,7 +474,7 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct cfg_err *e)
 	int r;
 
 	if (!v->vm_ready) {
-		if ((r = kvm_vm_create(&v->vm, e->msg, sizeof(e->msg))))
+		if ((r = kvm_vm_create(&v->vm, &LAYOUT_KVM_PAGES, e->msg, sizeof(e->msg))))
 			return r;
 		v->vm_ready = 1;
 	}
@@ -484,10 +485,10 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct cfg_err *e)
 		kvm_vm_destroy(&v->vm);
 		gmem_destroy(&v->mem);
 		v->mem_ready = 0;
-		if ((r = kvm_vm_create(&v->vm, e->msg, sizeof(e->msg))))
+		if ((r = kvm_vm_create(&v->vm, &LAYOUT_KVM_PAGES, e->msg, sizeof(e->msg))))
 			return r;
 	}
-	r = gmem_init(&v->mem, want);
+	r = gmem_init(&v->mem, want, LAYOUT_RAM_HOLE);
 	if (r)
 		return vmm_err(e, r, "Cannot allocate %llu MiB of guest memory: %s",
 			       (unsigned long long)v->cfg.machine.mem_size_mib, strerror(-r));

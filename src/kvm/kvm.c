@@ -10,8 +10,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
-
 #define KVM_EXPECTED_API 12
 #define KVM_CPUID_MAX_ENTRIES 256
 
@@ -54,10 +52,10 @@ static int kvm_get_cpuid(struct kvm_vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-int kvm_vm_create(struct kvm_vm *vm, char *err, size_t errlen)
+int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, char *err, size_t errlen)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	uint64_t identity = LAYOUT_KVM_IDENTITY_MAP;
+	uint64_t identity = lay->identity_map_gpa;
 	int r;
 
 	memset(vm, 0, sizeof(*vm));
@@ -90,7 +88,7 @@ int kvm_vm_create(struct kvm_vm *vm, char *err, size_t errlen)
 	if (vm->vm_fd < 0)
 		return kvm_fail(err, errlen, "KVM_CREATE_VM");
 	/* Intel VMX needs three pages for the real-mode TSS and one for the identity map. */
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS_START) < 0)
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)lay->tss_gpa) < 0)
 		return kvm_fail(err, errlen, "KVM_SET_TSS_ADDR");
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
 		return kvm_fail(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR");

@@ -19,12 +19,23 @@ struct kvm_vm {
 };
 
 /*
+ * Guest-physical pages KVM itself needs on Intel (VMX): three for the real-mode
+ * TSS at @tss_gpa and one for the identity-map page table at @identity_map_gpa.
+ * The architecture's layout names them (arch/x86/layout.h); they must lie
+ * outside RAM.
+ */
+struct kvm_vm_layout {
+	uint64_t tss_gpa;
+	uint64_t identity_map_gpa;
+};
+
+/*
  * kvm_vm_create: open /dev/kvm, check API version 12 and every capability
  * ember relies on, and create the VM with the in-kernel IOAPIC/PIC/LAPIC and
- * PIT. Returns 0, or -errno with a message in @err; kvm_vm_destroy() is safe
- * afterwards either way. Main thread.
+ * PIT, KVM's private pages where @lay puts them. Returns 0, or -errno with a
+ * message in @err; kvm_vm_destroy() is safe afterwards either way. Main thread.
  */
-int kvm_vm_create(struct kvm_vm *vm, char *err, size_t errlen);
+int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, char *err, size_t errlen);
 
 /* kvm_vm_set_memory: register @mem's regions as memory slots; 0 or -errno with @err. */
 int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen);

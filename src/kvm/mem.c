@@ -5,33 +5,31 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "arch/x86/layout.h"
-
-unsigned gmem_layout(uint64_t size, struct gmem_region out[2])
+unsigned gmem_layout(uint64_t size, struct gmem_hole hole, struct gmem_region out[2])
 {
 	memset(out, 0, 2 * sizeof(out[0]));
 	out[0].gpa = 0;
-	if (size <= LAYOUT_MMIO_GAP_START) {
+	if (hole.end <= hole.start || size <= hole.start) {
 		out[0].size = size;
 		return 1;
 	}
-	out[0].size = LAYOUT_MMIO_GAP_START;
-	out[1].gpa = LAYOUT_MMIO_GAP_END;
-	out[1].size = size - LAYOUT_MMIO_GAP_START;
+	out[0].size = hole.start;
+	out[1].gpa = hole.end;
+	out[1].size = size - hole.start;
 	return 2;
 }
 
-static void gmem_fill(struct guest_mem *m, uint8_t *host, uint64_t size)
+static void gmem_fill(struct guest_mem *m, uint8_t *host, uint64_t size, struct gmem_hole hole)
 {
 	m->base = host;
 	m->size = size;
-	m->nregions = gmem_layout(size, m->region);
+	m->nregions = gmem_layout(size, hole, m->region);
 	m->region[0].host = host;
 	if (m->nregions == 2)
 		m->region[1].host = host + m->region[0].size;
 }
 
-int gmem_init(struct guest_mem *m, uint64_t size)
+int gmem_init(struct guest_mem *m, uint64_t size, struct gmem_hole hole)
 {
 	void *p;
 
@@ -45,17 +43,17 @@ int gmem_init(struct guest_mem *m, uint64_t size)
 	/* Guest RAM is large and sparse: no core dumps, no fork copies. */
 	(void)madvise(p, size, MADV_DONTDUMP);
 	(void)madvise(p, size, MADV_DONTFORK);
-	gmem_fill(m, p, size);
+	gmem_fill(m, p, size, hole);
 	m->owned = 1;
 	return 0;
 }
 
-int gmem_init_from(struct guest_mem *m, void *host, uint64_t size)
+int gmem_init_from(struct guest_mem *m, void *host, uint64_t size, struct gmem_hole hole)
 {
 	memset(m, 0, sizeof(*m));
 	if (!host || size == 0)
 		return -EINVAL;
-	gmem_fill(m, host, size);
+	gmem_fill(m, host, size, hole);
 	return 0;
 }
 

@@ -17,8 +17,9 @@ struct gmem_region {
 
 /*
  * Guest RAM: one host mapping split into at most two guest-physical regions,
- * [0, min(size, 3 GiB)) and, for larger guests, [4 GiB, 4 GiB + rest), so that
- * RAM never overlaps the 32-bit MMIO gap.
+ * [0, min(size, hole.start)) and, for larger guests, [hole.end, hole.end + rest),
+ * so that RAM never overlaps the hole the caller names (on x86 the 32-bit MMIO
+ * gap, [3 GiB, 4 GiB): arch/x86/layout.h's LAYOUT_RAM_HOLE).
  */
 struct guest_mem {
 	uint8_t *base;      /* host mapping of all guest RAM, or NULL */
@@ -29,22 +30,32 @@ struct guest_mem {
 };
 
 /*
- * gmem_layout: split @size bytes of RAM around the MMIO gap (pure).
- * Fills out[0..n) with host == NULL and returns n (1 or 2).
+ * A guest-physical range RAM must leave free (on x86, the 32-bit MMIO gap the
+ * architecture's layout names); start == end means none.
  */
-unsigned gmem_layout(uint64_t size, struct gmem_region out[2]);
+struct gmem_hole {
+	gpa_t start;
+	gpa_t end;
+};
 
 /*
- * gmem_init: map @size bytes of private, anonymous, MAP_NORESERVE guest RAM.
+ * gmem_layout: split @size bytes of RAM around @hole (pure): RAM fills
+ * [0, hole.start) and goes on from hole.end. Fills out[0..n) with host == NULL
+ * and returns n (1 or 2).
+ */
+unsigned gmem_layout(uint64_t size, struct gmem_hole hole, struct gmem_region out[2]);
+
+/*
+ * gmem_init: map @size bytes (laid out around @hole) of private, anonymous, MAP_NORESERVE guest RAM.
  * Returns 0 or -errno; @m is zeroed first, so gmem_destroy() is always safe.
  */
-int gmem_init(struct guest_mem *m, uint64_t size);
+int gmem_init(struct guest_mem *m, uint64_t size, struct gmem_hole hole);
 
 /*
  * gmem_init_from: describe caller-owned host memory @host of @size bytes as
  * guest RAM (unit tests and fuzzers). Returns 0 or -EINVAL.
  */
-int gmem_init_from(struct guest_mem *m, void *host, uint64_t size);
+int gmem_init_from(struct guest_mem *m, void *host, uint64_t size, struct gmem_hole hole);
 
 /* gmem_destroy: unmap what gmem_init() mapped; safe on a zeroed object. */
 void gmem_destroy(struct guest_mem *m);

@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "arch/x86/regs.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -144,9 +143,10 @@ static enum vcpu_stop vcpu_handle_exit(struct vcpu *v)
 		return VCPU_STOP_NONE;
 	case KVM_EXIT_SHUTDOWN: {
 		/* A guest may mean it (reboot=t), or it crashed: say where it was. */
-		char st[320];
+		char st[320] = "an unknown place";
 
-		x86_vcpu_describe(v->fd, st, sizeof(st));
+		if (v->ctx->describe)
+			v->ctx->describe(v->fd, st, sizeof(st));
 		LOG_INFO("vCPU %u: guest shutdown (triple fault) at %s", v->index, st);
 		return VCPU_STOP_RESET;
 	}

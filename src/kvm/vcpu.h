@@ -3,6 +3,7 @@
 #define EMBER_KVM_VCPU_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvm/bus.h"
@@ -26,6 +27,8 @@ struct vcpu_ctx {
 	void *opaque;
 	/* Called on the vCPU thread before its first KVM_RUN (seccomp), may be NULL. */
 	int (*thread_init)(void *opaque, unsigned index);
+	/* Writes one line of a vCPU's registers for the log (the architecture's), may be NULL. */
+	void (*describe)(int vcpu_fd, char *buf, size_t len);
 
 	pthread_mutex_t lock;     /* protects the fields below */
 	pthread_cond_t cond;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch/x86/layout.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtq.h"
 #include "event/loop.h"
@@ -139,7 +140,7 @@ static inline uint8_t *fz_ram_map(size_t size, struct guest_mem *m)
 
 	FUZZ_CHECK(p != MAP_FAILED);
 	FUZZ_CHECK(mprotect(p + pg, size, PROT_READ | PROT_WRITE) == 0);
-	FUZZ_CHECK(gmem_init_from(m, p + pg, size) == 0);
+	FUZZ_CHECK(gmem_init_from(m, p + pg, size, LAYOUT_RAM_HOLE) == 0);
 	return p + pg;
 }
 

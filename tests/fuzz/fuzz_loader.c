@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/layout.h"
 #include "arch/x86/loader.h"
 
 #define FUZZ_RAM (3u << 20)
@@ -20,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ram)
 		ram = malloc(FUZZ_RAM);
-	gmem_init_from(&m, ram, FUZZ_RAM);
+	gmem_init_from(&m, ram, FUZZ_RAM, LAYOUT_RAM_HOLE);
 	if (loader_load_kernel(&s, &m, &ki, err, sizeof(err)) == 0) {
 		/* A loaded kernel lies inside RAM and above the boot structures. */
 		if (ki.load_start < 0x100000 || ki.load_end > FUZZ_RAM || ki.load_end < ki.load_start ||

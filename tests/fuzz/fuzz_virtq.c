@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/layout.h"
 #include "devices/virtio/virtq.h"
 #include "kvm/mem.h"
 
@@ -139,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= FUZZ_VIRTQ_HDR;
 	memcpy(fuzz_virtq_ram, data + FUZZ_VIRTQ_HDR,
 	       size < FUZZ_VIRTQ_RAM ? size : FUZZ_VIRTQ_RAM);
-	FUZZ_VIRTQ_CHECK(gmem_init_from(&m, fuzz_virtq_ram, FUZZ_VIRTQ_RAM) == 0);
+	FUZZ_VIRTQ_CHECK(gmem_init_from(&m, fuzz_virtq_ram, FUZZ_VIRTQ_RAM, LAYOUT_RAM_HOLE) == 0);
 	FUZZ_VIRTQ_CHECK(virtq_init(&q, VIRTQ_MAX_SIZE) == 0);
 	q.num = (uint16_t)(1u << ((cfg & 0x0f) % 9));
 	q.event_idx = cfg & 0x10;

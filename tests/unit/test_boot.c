@@ -80,7 +80,7 @@ static void test_gmem_layout_and_ptr(void)
 	static uint8_t ram[2 * 4096];
 	struct guest_mem m;
 
-	CHECK_EQ_I(gmem_init_from(&m, ram, sizeof(ram)), 0);
+	CHECK_EQ_I(gmem_init_from(&m, ram, sizeof(ram), LAYOUT_RAM_HOLE), 0);
 	CHECK(gmem_ptr(&m, 0, sizeof(ram)) == ram);
 	CHECK(gmem_ptr(&m, 4096, 4096) == ram + 4096);
 	CHECK(gmem_ptr(&m, 4097, 4096) == NULL);
@@ -93,7 +93,7 @@ static void test_gmem_split_regions(void)
 {
 	struct gmem_region r[2];
 
-	CHECK_EQ_U(gmem_layout(4 * GIB, r), 2);
+	CHECK_EQ_U(gmem_layout(4 * GIB, LAYOUT_RAM_HOLE, r), 2);
 	CHECK_EQ_U(r[0].size, 3 * GIB);
 	CHECK_EQ_U(r[1].gpa, 4 * GIB);
 	CHECK_EQ_U(r[1].size, 1 * GIB);
@@ -157,7 +157,7 @@ static void test_pvh_start_info(void)
 	struct e820_entry e[8];
 	struct boot_zero_page_args a = { 0 };
 
-	gmem_init_from(&m, ram, 1 << 20);
+	gmem_init_from(&m, ram, 1 << 20, LAYOUT_RAM_HOLE);
 	a.cmdline_gpa = LAYOUT_CMDLINE_START;
 	a.initrd_gpa = 0x80000;
 	a.initrd_size = 77;
@@ -186,7 +186,7 @@ static void test_pagetables_and_gdt(void)
 	uint8_t *ram = calloc(1, 1 << 20);
 	uint64_t gdt[4];
 
-	gmem_init_from(&m, ram, 1 << 20);
+	gmem_init_from(&m, ram, 1 << 20, LAYOUT_RAM_HOLE);
 	CHECK_EQ_I(boot_pagetables_write(&m), 0);
 	CHECK_EQ_U(le64_at(ram + LAYOUT_PML4_START), LAYOUT_PDPTE_START | 3);
 	CHECK_EQ_U(le64_at(ram + LAYOUT_PDPTE_START), LAYOUT_PDE_START | 3);
@@ -201,7 +201,7 @@ static void test_pagetables_and_gdt(void)
 	free(ram);
 	/* Too little RAM for the structures: refused, not written. */
 	static uint8_t small[0x8000];
-	gmem_init_from(&m, small, sizeof(small));
+	gmem_init_from(&m, small, sizeof(small), LAYOUT_RAM_HOLE);
 	CHECK_EQ_I(boot_pagetables_write(&m), -EFAULT);
 }
 

@@ -16,7 +16,7 @@ static struct guest_mem mem;
 static void ram_reset(void)
 {
 	memset(ram, 0xee, RAM_SIZE);
-	gmem_init_from(&mem, ram, RAM_SIZE);
+	gmem_init_from(&mem, ram, RAM_SIZE, LAYOUT_RAM_HOLE);
 }
 
 static int load_buf(const uint8_t *buf, size_t len, struct kernel_info *ki)

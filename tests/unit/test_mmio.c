@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "arch/x86/layout.h"
 #include "check.h"
 #include "devices/virtio/mmio.h"
 
@@ -32,7 +33,7 @@ static void setup(void)
 {
 	memset(&T, 0, sizeof(T));
 	ram = aligned_alloc(4096, 1 << 20);
-	gmem_init_from(&M, ram, 1 << 20);
+	gmem_init_from(&M, ram, 1 << 20, LAYOUT_RAM_HOLE);
 	pthread_mutex_init(&T.lock, NULL);
 	T.ops = &ops;
 	T.name = "test";

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "arch/x86/layout.h"
 #include "check.h"
 #include "devices/virtio/net.h"
 #include "metrics.h"
@@ -609,7 +610,7 @@ int main(void)
 	char err[256];
 
 	D.peer = -1;
-	D.ok = kvm_vm_create(&D.vm, err, sizeof(err)) == 0 && gmem_init(&D.mem, RAM_SIZE) == 0;
+	D.ok = kvm_vm_create(&D.vm, &LAYOUT_KVM_PAGES, err, sizeof(err)) == 0 && gmem_init(&D.mem, RAM_SIZE, LAYOUT_RAM_HOLE) == 0;
 	RUN(test_tx_hdr);
 	if (!D.ok) {
 		/* ember-test: needs-kvm (tests/run.sh runs this program where KVM works) */

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch/x86/layout.h"
 #include "check.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/vsock_int.h"
@@ -96,7 +97,7 @@ static bool ram_up(void)
 	if (p == MAP_FAILED)
 		return false;
 	ram = p;
-	return gmem_init_from(&mem, ram, RAM_SIZE) == 0 && evloop_init(&loop) == 0;
+	return gmem_init_from(&mem, ram, RAM_SIZE, LAYOUT_RAM_HOLE) == 0 && evloop_init(&loop) == 0;
 }
 
 static void ram_down(void)

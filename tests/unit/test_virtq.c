@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arch/x86/layout.h"
 #include "check.h"
 #include "devices/virtio/virtq.h"
 #include "kvm/mem.h"
@@ -60,7 +61,7 @@ static int drv_setup(uint16_t num, bool event_idx, bool indirect,
 	if (!T.ram)
 		return -ENOMEM;
 	memset(T.ram, 0, RAM_SIZE);
-	if (gmem_init_from(&T.m, T.ram, RAM_SIZE) < 0)
+	if (gmem_init_from(&T.m, T.ram, RAM_SIZE, LAYOUT_RAM_HOLE) < 0)
 		return -EINVAL;
 	if (virtq_init(&T.q, VIRTQ_MAX_SIZE) < 0)
 		return -EINVAL;
@@ -467,7 +468,7 @@ static void test_chain_over_4gib(void)
 	uint16_t one = 1, zero = 0;
 
 	/* 5 GiB of sparse RAM: 3 GiB low, 2 GiB above 4 GiB; few pages touched. */
-	CHECK_EQ_I(gmem_init(&big, 5ULL << 30), 0);
+	CHECK_EQ_I(gmem_init(&big, 5ULL << 30, LAYOUT_RAM_HOLE), 0);
 	if (!big.base)
 		return;
 	CHECK_EQ_I(virtq_init(&q, 8), 0);

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "arch/x86/layout.h"
 #include "check.h"
 #include "devices/virtio/vsock_int.h"
 #include "metrics.h"
@@ -236,7 +237,7 @@ static void setup(void)
 	memset(&T, 0, sizeof(T));
 	T.ram = aligned_alloc(4096, RAM_SIZE);
 	memset(T.ram, 0, RAM_SIZE);
-	gmem_init_from(&T.mem, T.ram, RAM_SIZE);
+	gmem_init_from(&T.mem, T.ram, RAM_SIZE, LAYOUT_RAM_HOLE);
 	evloop_init(&T.loop);
 	snprintf(T.dir, sizeof(T.dir), "/tmp/vsock-test-XXXXXX");
 	if (!mkdtemp(T.dir))

@@ -24,7 +24,7 @@ static unsigned boot_e820_add(struct e820_entry *out, unsigned n, uint64_t addr,
 unsigned boot_e820_build(uint64_t mem_size, struct e820_entry *out)
 {
 	struct gmem_region r[2];
-	unsigned nr = gmem_layout(mem_size, r), n = 0;
+	unsigned nr = gmem_layout(mem_size, LAYOUT_RAM_HOLE, r), n = 0;
 	uint64_t low_end = r[0].size;
 
 	n = boot_e820_add(out, n, 0, low_end < LAYOUT_EBDA_START ? low_end : LAYOUT_EBDA_START,

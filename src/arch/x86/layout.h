@@ -36,6 +36,8 @@
 #define LAYOUT_MMIO_GAP_START     0xc0000000ULL
 #define LAYOUT_MMIO_GAP_END       0x100000000ULL
 #define LAYOUT_MMIO_GAP_SIZE      (LAYOUT_MMIO_GAP_END - LAYOUT_MMIO_GAP_START)
+/* The gap as kvm/mem.h's struct gmem_hole, for gmem_layout() and gmem_init() (include kvm/mem.h). */
+#define LAYOUT_RAM_HOLE ((struct gmem_hole){ LAYOUT_MMIO_GAP_START, LAYOUT_MMIO_GAP_END })
 
 /* Devices inside the gap. */
 #define LAYOUT_BOOT_TIMER_START   0xc0000000ULL
@@ -48,6 +50,8 @@
 #define LAYOUT_LAPIC_START        0xfee00000ULL
 #define LAYOUT_KVM_TSS_START      0xfffbd000ULL
 #define LAYOUT_KVM_IDENTITY_MAP   0xfffbc000ULL /* one page just below the TSS */
+/* Both as kvm/kvm.h's struct kvm_vm_layout, for kvm_vm_create() (include kvm/kvm.h). */
+#define LAYOUT_KVM_PAGES ((struct kvm_vm_layout){ LAYOUT_KVM_TSS_START, LAYOUT_KVM_IDENTITY_MAP })
 
 /* Legacy I/O ports and their IRQ lines. */
 #define LAYOUT_COM1_PORT          0x3f8
