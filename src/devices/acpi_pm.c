@@ -39,3 +39,8 @@ const struct bus_ops acpi_pm_ops = {
 	.read = acpi_pm_read,
 	.write = acpi_pm_write,
 };
+
+const struct dev_ops acpi_pm_dev_ops = {
+	.kind = DEV_ACPI_PM,
+	.name = "acpi-pm",
+};

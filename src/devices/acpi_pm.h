@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "devices/device.h"
 #include "kvm/bus.h"
 
 /*
@@ -21,5 +22,11 @@ struct acpi_pm {
 extern const struct bus_ops acpi_pm_ops;
 
 void acpi_pm_init(struct acpi_pm *pm, void (*poweroff)(void *), void *opaque);
+
+/*
+ * The device's row in the device table. It keeps no guest-visible state
+ * (the guest only writes to it), so it has nothing to pause, save or restore.
+ */
+extern const struct dev_ops acpi_pm_dev_ops;
 
 #endif

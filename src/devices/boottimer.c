@@ -47,3 +47,8 @@ static void boottimer_write(void *opaque, uint64_t off, const uint8_t *data, uns
 }
 
 const struct bus_ops boottimer_ops = { .read = boottimer_read, .write = boottimer_write };
+
+const struct dev_ops boottimer_dev_ops = {
+	.kind = DEV_BOOT_TIMER,
+	.name = "boot-timer",
+};

@@ -218,3 +218,51 @@ int i8042_ctrl_alt_del(struct i8042 *k)
 		k->pulse_irq(k->opaque);
 	return 0;
 }
+
+static void i8042_save(void *dev, void *state)
+{
+	struct i8042 *k = dev;
+	struct i8042_state *st = state;
+
+	pthread_mutex_lock(&k->lock);
+	st->ctr = k->ctr;
+	st->cmd = k->cmd;
+	st->outp = k->outp;
+	st->len = (uint8_t)k->len;
+	for (unsigned i = 0; i < k->len; i++)
+		st->buf[i] = k->buf[(k->head + i) % I8042_BUF_CAP];
+	pthread_mutex_unlock(&k->lock);
+}
+
+static int i8042_restore(void *dev, const void *state, struct err *e)
+{
+	struct i8042 *k = dev;
+	const struct i8042_state *st = state;
+
+	if (st->len > I8042_BUF_CAP)
+		return err_set(e, -EINVAL, "i8042: %u queued bytes, at most %u", st->len,
+			       I8042_BUF_CAP);
+	pthread_mutex_lock(&k->lock);
+	k->ctr = st->ctr;
+	k->cmd = st->cmd;
+	k->outp = st->outp;
+	k->head = 0;
+	k->len = st->len;
+	memcpy(k->buf, st->buf, st->len);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static void i8042_dev_destroy(void *dev)
+{
+	i8042_destroy(dev);
+}
+
+const struct dev_ops i8042_dev_ops = {
+	.kind = DEV_I8042,
+	.name = "i8042",
+	.state_size = sizeof(struct i8042_state),
+	.save = i8042_save,
+	.restore = i8042_restore,
+	.destroy = i8042_dev_destroy,
+};

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "devices/device.h"
 #include "kvm/bus.h"
 
 #define I8042_BUF_CAP 16
@@ -28,6 +29,16 @@ struct i8042 {
  */
 extern const struct bus_ops i8042_data_ops;
 extern const struct bus_ops i8042_cmd_ops;
+
+/* What the guest sees of the controller: its command byte, output port and queued bytes. */
+struct i8042_state {
+	uint8_t ctr, cmd, outp;
+	uint8_t len;                     /* <= I8042_BUF_CAP */
+	uint8_t buf[I8042_BUF_CAP];      /* oldest first */
+};
+
+/* The controller's row in the device table (state: struct i8042_state). */
+extern const struct dev_ops i8042_dev_ops;
 
 int i8042_init(struct i8042 *k, void (*pulse_irq)(void *), void (*reset)(void *), void *opaque);
 void i8042_destroy(struct i8042 *k);

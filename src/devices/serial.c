@@ -330,3 +330,68 @@ size_t serial_push_input(struct serial *s, const uint8_t *buf, size_t len)
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
+
+static void serial_save(void *dev, void *state)
+{
+	struct serial *s = dev;
+	struct serial_state *st = state;
+
+	pthread_mutex_lock(&s->lock);
+	st->ier = s->ier;
+	st->lcr = s->lcr;
+	st->mcr = s->mcr;
+	st->lsr = s->lsr;
+	st->msr = s->msr;
+	st->scr = s->scr;
+	st->dll = s->dll;
+	st->dlm = s->dlm;
+	st->fcr = s->fcr;
+	st->thr_ipending = (uint8_t)(s->thr_ipending != 0);
+	st->irq_level = (uint8_t)(s->irq_level != 0);
+	st->in_len = (uint32_t)s->in_len;
+	for (size_t i = 0; i < s->in_len; i++)
+		st->in[i] = s->in[(s->in_head + i) % SERIAL_IN_CAP];
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int serial_restore(void *dev, const void *state, struct err *e)
+{
+	struct serial *s = dev;
+	const struct serial_state *st = state;
+
+	if (st->in_len > SERIAL_IN_CAP || st->thr_ipending > 1 || st->irq_level > 1)
+		return err_set(e, -EINVAL, "serial: input length %u or a flag out of range",
+			       st->in_len);
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier;
+	s->lcr = st->lcr;
+	s->mcr = st->mcr;
+	s->lsr = st->lsr;
+	s->msr = st->msr;
+	s->scr = st->scr;
+	s->dll = st->dll;
+	s->dlm = st->dlm;
+	s->fcr = st->fcr;
+	s->thr_ipending = st->thr_ipending;
+	s->in_head = 0;
+	s->in_len = st->in_len;
+	memcpy(s->in, st->in, st->in_len);
+	/* The line as the guest left it: KVM's irqchip state comes back separately. */
+	s->irq_level = st->irq_level;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void serial_dev_destroy(void *dev)
+{
+	serial_destroy(dev);
+}
+
+const struct dev_ops serial_dev_ops = {
+	.kind = DEV_SERIAL,
+	.name = "serial",
+	.state_size = sizeof(struct serial_state),
+	.save = serial_save,
+	.restore = serial_restore,
+	.destroy = serial_dev_destroy,
+};

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "devices/device.h"
 #include "devices/rate_limiter.h"
 #include "kvm/bus.h"
 
@@ -54,6 +55,22 @@ size_t serial_flush_output(struct serial *s);
 /* serial_set_limit: bound guest output to the bucket @c (absent: unbounded). Before the
  * guest runs. */
 void serial_set_limit(struct serial *s, const struct token_bucket_cfg *c);
+
+/*
+ * What the guest sees of the UART: its registers and the input it has not
+ * read yet (oldest first). Output already written is the host's, not kept.
+ */
+struct serial_state {
+	uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm, fcr;
+	uint8_t thr_ipending;
+	uint8_t irq_level;
+	uint8_t pad;
+	uint32_t in_len;                 /* <= SERIAL_IN_CAP */
+	uint8_t in[SERIAL_IN_CAP];
+};
+
+/* The UART's row in the device table (state: struct serial_state). */
+extern const struct dev_ops serial_dev_ops;
 
 /* serial_destroy: safe on a zeroed object. */
 void serial_destroy(struct serial *s);

@@ -247,7 +247,9 @@ static void vmmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		return;
 	case REG_QUEUE_NOTIFY:
 		/* Normally caught by the ioeventfd; a write that gets here is passed on. */
-		if (v < t->nqueues && t->active && t->ops->queue_notify)
+		if (v < t->nqueues && t->paused)
+			t->held |= 1u << v;
+		else if (v < t->nqueues && t->active && t->ops->queue_notify)
 			t->ops->queue_notify(t, v);
 		return;
 	case REG_INTERRUPT_ACK:
@@ -326,7 +328,9 @@ static void vmmio_on_notify(void *opaque, uint32_t events)
 	if (read(t->notify_fd[n->q], &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&t->lock);
-	if (t->active && t->q[n->q].ready && !t->q[n->q].broken && t->ops->queue_notify)
+	if (t->paused)
+		t->held |= 1u << n->q;
+	else if (t->active && t->q[n->q].ready && !t->q[n->q].broken && t->ops->queue_notify)
 		t->ops->queue_notify(t, n->q);
 	pthread_mutex_unlock(&t->lock);
 }
@@ -391,4 +395,81 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 		close(t->irq_fd);
 	pthread_mutex_destroy(&t->lock);
 	memset(t, 0, sizeof(*t));
+}
+
+void virtio_mmio_pause(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->paused = 1;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_resume(struct virtio_mmio *t)
+{
+	uint32_t held;
+
+	pthread_mutex_lock(&t->lock);
+	t->paused = 0;
+	held = t->held;
+	t->held = 0;
+	pthread_mutex_unlock(&t->lock);
+	/* Through the notify eventfds: the device runs them on the loop, as usual. */
+	for (unsigned q = 0; q < t->nqueues; q++)
+		if (held & (1u << q))
+			(void)virtio_mmio_requeue(t, q);
+}
+
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&t->lock);
+	s->device_features = t->device_features;
+	s->driver_features = t->driver_features;
+	s->device_features_sel = t->device_features_sel;
+	s->driver_features_sel = t->driver_features_sel;
+	s->queue_sel = t->queue_sel;
+	s->status = t->status;
+	s->interrupt_status = t->interrupt_status;
+	s->config_generation = t->config_generation;
+	s->nqueues = t->nqueues;
+	s->active = (uint32_t)(t->active != 0);
+	for (unsigned i = 0; i < t->nqueues; i++)
+		virtq_save(&t->q[i], &s->q[i]);
+	pthread_mutex_unlock(&t->lock);
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s, struct err *e)
+{
+	int r = 0;
+
+	if (s->device_features != t->device_features)
+		return err_set(e, -EINVAL, "%s: the saved device offered features 0x%llx, this one 0x%llx",
+			       t->name, (unsigned long long)s->device_features,
+			       (unsigned long long)t->device_features);
+	if (s->nqueues != t->nqueues || s->active > 1 ||
+	    (s->driver_features & ~s->device_features))
+		return err_set(e, -EINVAL, "%s: %u queues (this device has %u) or features the "
+			       "device did not offer", t->name, s->nqueues, t->nqueues);
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < t->nqueues && !r; i++)
+		if (virtq_restore(&t->q[i], &s->q[i], t->mem))
+			r = err_set(e, -EINVAL, "%s: queue %u does not fit guest memory or its size",
+				    t->name, i);
+	if (!r) {
+		t->driver_features = s->driver_features;
+		t->device_features_sel = s->device_features_sel;
+		t->driver_features_sel = s->driver_features_sel;
+		t->queue_sel = s->queue_sel;
+		t->status = s->status;
+		t->interrupt_status = s->interrupt_status;
+		t->config_generation = s->config_generation;
+		if (s->active && t->ops->activate && t->ops->activate(t))
+			r = err_set(e, -EINVAL, "%s: the device cannot be activated again", t->name);
+		else
+			t->active = (int)s->active;
+	}
+	if (r)
+		vmmio_reset(t);
+	pthread_mutex_unlock(&t->lock);
+	return r;
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "devices/device.h"
 #include "devices/virtio/virtq.h"
 #include "event/loop.h"
 #include "kvm/bus.h"
@@ -79,6 +80,26 @@ struct virtio_mmio {
 	unsigned nqueues;
 	struct virtq q[VIRTIO_MMIO_MAX_QUEUES];
 	int active;                     /* DRIVER_OK accepted */
+	int paused;                     /* virtio_mmio_pause(): notifications are held */
+	uint32_t held;                  /* queues notified while paused (bit per queue) */
+};
+
+/*
+ * The transport as a snapshot keeps it: the registers the driver wrote, the
+ * features the device offered (a restore refuses a device offering others)
+ * and each queue.
+ */
+struct virtio_mmio_state {
+	uint64_t device_features;
+	uint64_t driver_features;
+	uint32_t device_features_sel, driver_features_sel;
+	uint32_t queue_sel;
+	uint32_t status;
+	uint32_t interrupt_status;
+	uint32_t config_generation;
+	uint32_t nqueues;
+	uint32_t active;
+	struct virtq_state q[VIRTIO_MMIO_MAX_QUEUES];
 };
 
 extern const struct bus_ops virtio_mmio_bus_ops;
@@ -98,6 +119,27 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, vo
 
 /* virtio_mmio_destroy: close the fds; safe on a zeroed object. */
 void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/*
+ * virtio_mmio_pause / virtio_mmio_resume: hold the guest's queue notifications
+ * (they reach the device at resume, once each) so the device takes no new
+ * work from its queues. Event-loop thread. A device with host-side sources
+ * (a tap, sockets, I/O in flight) quiets those in its own pause hook.
+ */
+void virtio_mmio_pause(struct virtio_mmio *t);
+void virtio_mmio_resume(struct virtio_mmio *t);
+
+/* virtio_mmio_save: fill @s (zeroed here) from @t; takes t->lock. */
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s);
+
+/*
+ * virtio_mmio_restore: give @t, built from the same configuration and not yet
+ * seen by the guest, the saved @s: offered features and queue count must
+ * match, every ready queue must lie in guest RAM, and a device that was
+ * active is activated again (its ops->activate). 0, or -EINVAL with @e set
+ * and @t reset.
+ */
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s, struct err *e);
 
 /*
  * virtio_mmio_config_window: copy bytes [@off, @off + @len) of a device's

@@ -447,7 +447,7 @@ static void vnet_rx_run(struct vnet *n, bool tap_event)
 	enum vnet_fill fill;
 	int r;
 
-	if ((n->t.active && !vnet_apply_offloads(n)) || n->rl_waiting[VNET_RXQ]) {
+	if (n->t.paused || (n->t.active && !vnet_apply_offloads(n)) || n->rl_waiting[VNET_RXQ]) {
 		vnet_tap_watch(n, false);
 		return;
 	}
@@ -611,7 +611,9 @@ static void vnet_on_limiter(struct vnet *n, unsigned q)
 	mdev_inc(&n->metrics,
 		 q == VNET_RXQ ? M_net_rx_event_rate_limiter_count : M_net_tx_rate_limiter_event_count);
 	n->rl_waiting[q] = false;
-	if (q == VNET_RXQ)
+	if (n->t.paused)
+		n->t.held |= 1u << q;   /* served at resume */
+	else if (q == VNET_RXQ)
 		vnet_rx_run(n, false);
 	else if (n->t.active && n->t.q[q].ready && !n->t.q[q].broken)
 		vnet_tx_run(n);
@@ -822,3 +824,71 @@ void vnet_destroy(struct vnet *n)
 	free(n->bounce);
 	n->bounce = NULL;
 }
+
+/* ---- device table hooks ---- */
+
+static void vnet_pause(void *dev)
+{
+	struct vnet *n = dev;
+
+	virtio_mmio_pause(&n->t);
+	pthread_mutex_lock(&n->t.lock);
+	vnet_tap_watch(n, false);
+	pthread_mutex_unlock(&n->t.lock);
+}
+
+static void vnet_resume(void *dev)
+{
+	struct vnet *n = dev;
+
+	virtio_mmio_resume(&n->t);
+	vnet_requeue(n, VNET_RXQ);
+}
+
+static void vnet_save(void *dev, void *state)
+{
+	struct vnet *n = dev;
+	struct vnet_state *st = state;
+
+	virtio_mmio_save(&n->t, &st->t);
+	pthread_mutex_lock(&n->t.lock);
+	/*
+	 * Receive buffers held but not used go back to the driver's ring: they are
+	 * the last ones taken, in order, so the device takes them again after a
+	 * restore. A frame waiting in the bounce buffer is lost, as on a wire.
+	 */
+	st->t.q[VNET_RXQ].last_avail = (uint16_t)(st->t.q[VNET_RXQ].last_avail - n->rx_nchains);
+	memcpy(st->mac, n->mac, sizeof(st->mac));
+	st->has_mac = n->has_mac;
+	pthread_mutex_unlock(&n->t.lock);
+}
+
+static int vnet_restore(void *dev, const void *state, struct err *e)
+{
+	struct vnet *n = dev;
+	const struct vnet_state *st = state;
+
+	if (st->has_mac > 1)
+		return err_set(e, -EINVAL, "%s: a flag out of range", n->name);
+	pthread_mutex_lock(&n->t.lock);
+	memcpy(n->mac, st->mac, sizeof(n->mac));
+	n->has_mac = st->has_mac;
+	pthread_mutex_unlock(&n->t.lock);
+	return virtio_mmio_restore(&n->t, &st->t, e);
+}
+
+static void vnet_dev_destroy(void *dev)
+{
+	vnet_destroy(dev);
+}
+
+const struct dev_ops vnet_dev_ops = {
+	.kind = DEV_NET,
+	.name = "net",
+	.state_size = sizeof(struct vnet_state),
+	.pause = vnet_pause,
+	.resume = vnet_resume,
+	.save = vnet_save,
+	.restore = vnet_restore,
+	.destroy = vnet_dev_destroy,
+};

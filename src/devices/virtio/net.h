@@ -131,6 +131,17 @@ int vnet_init(struct vnet *n, const struct net_cfg *cfg, int tap_fd, const struc
 void vnet_set_limiters(struct vnet *n, const struct rate_limiter_cfg *rx,
 		       const struct rate_limiter_cfg *tx);
 
+/* What the guest sees of a network device: the transport and the MAC it may have written. */
+struct vnet_state {
+	struct virtio_mmio_state t;
+	uint8_t mac[6];
+	uint8_t has_mac;
+	uint8_t pad;
+};
+
+/* The network device's row in the device table (state: struct vnet_state). */
+extern const struct dev_ops vnet_dev_ops;
+
 /* vnet_destroy: stop watching and close the tap, free buffers; safe on a zeroed object. Main thread. */
 void vnet_destroy(struct vnet *n);
 

@@ -60,6 +60,51 @@ void virtq_reset(struct virtq *q)
 	q->num = max_num;
 }
 
+void virtq_save(const struct virtq *q, struct virtq_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->desc_gpa = q->desc_gpa;
+	s->avail_gpa = q->avail_gpa;
+	s->used_gpa = q->used_gpa;
+	s->num = q->num;
+	s->last_avail = q->last_avail;
+	s->next_used = q->next_used;
+	s->signalled_used = q->signalled_used;
+	s->ready = q->ready;
+	s->event_idx = q->event_idx;
+	s->indirect_desc = q->indirect_desc;
+	s->signalled_valid = q->signalled_valid;
+	s->notify_off = q->notify_off;
+	s->broken = q->broken;
+}
+
+int virtq_restore(struct virtq *q, const struct virtq_state *s, const struct guest_mem *m)
+{
+	virtq_reset(q);
+	if (s->num > q->max_num || s->ready > 1 || s->event_idx > 1 || s->indirect_desc > 1 ||
+	    s->signalled_valid > 1 || s->notify_off > 1 || s->broken > 1)
+		return -EINVAL;
+	q->num = s->num;
+	q->desc_gpa = s->desc_gpa;
+	q->avail_gpa = s->avail_gpa;
+	q->used_gpa = s->used_gpa;
+	q->event_idx = s->event_idx;
+	q->indirect_desc = s->indirect_desc;
+	if (s->ready && virtq_validate(q, m)) {
+		virtq_reset(q);
+		return -EINVAL;
+	}
+	q->last_avail = s->last_avail;
+	q->next_used = s->next_used;
+	q->signalled_used = s->signalled_used;
+	q->signalled_valid = s->signalled_valid;
+	q->notify_off = s->notify_off;
+	q->broken = s->broken;
+	if (q->broken)
+		q->error = "broken before the snapshot";
+	return 0;
+}
+
 /* Sizes of the three areas, event fields included (section 2.7 table). */
 static uint64_t virtq_desc_size(uint16_t num)
 {

@@ -132,6 +132,31 @@ void virtq_reset(struct virtq *q);
 int virtq_validate(struct virtq *q, const struct guest_mem *m);
 
 /*
+ * What a snapshot keeps of a queue: what the driver configured and how far
+ * the device went (no host addresses: virtq_restore() derives them again).
+ */
+struct virtq_state {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t num;
+	uint16_t last_avail;
+	uint16_t next_used;
+	uint16_t signalled_used;
+	uint8_t ready, event_idx, indirect_desc, signalled_valid, notify_off, broken;
+	uint8_t pad[2];
+};
+
+/* virtq_save: fill @s from @q. Pure. */
+void virtq_save(const struct virtq *q, struct virtq_state *s);
+
+/*
+ * virtq_restore: give @q (initialised with its max_num) the saved state @s
+ * and, when it was ready, check its rings against @m again as QueueReady
+ * does. 0, or -EINVAL (a size above max_num, a flag out of range, rings
+ * outside guest RAM) leaving @q reset.
+ */
+int virtq_restore(struct virtq *q, const struct virtq_state *s, const struct guest_mem *m);
+
+/*
  * virtq_pop: take the next available chain and validate it into @c.
  * Follows NEXT links and one level of indirect table (2.7.5.3); refuses
  * loops, out-of-range indices, buffers outside guest RAM, readable after
