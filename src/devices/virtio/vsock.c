@@ -1,115 +1,22 @@
-/* vsock.c: the virtio-vsock device (virtio 1.2 section 5.10): queues, packets in and out, connection table, timer, reset. */
+/* vsock.c: the virtio-vsock device (virtio 1.2 section 5.10): queues, packets in and out, the listener, the loop callbacks, reset. */
 #include "devices/virtio/vsock_int.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
 
-uint64_t vsock_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- intrusive lists and the connection hash ---- */
-
-void vsock_list_add(struct vsock_list *l, struct vsock_conn *c, enum vsock_lists which)
-{
-	struct vsock_link *k = &c->link[which];
-
-	if (k->on)
-		return;
-	k->prev = l->tail;
-	k->next = NULL;
-	if (l->tail)
-		l->tail->link[which].next = c;
-	else
-		l->head = c;
-	l->tail = c;
-	k->on = true;
-}
-
-void vsock_list_del(struct vsock_list *l, struct vsock_conn *c, enum vsock_lists which)
-{
-	struct vsock_link *k = &c->link[which];
-
-	if (!k->on)
-		return;
-	if (k->prev)
-		k->prev->link[which].next = k->next;
-	else
-		l->head = k->next;
-	if (k->next)
-		k->next->link[which].prev = k->prev;
-	else
-		l->tail = k->prev;
-	k->prev = k->next = NULL;
-	k->on = false;
-}
-
-static unsigned vsock_bucket(uint32_t host_port, uint32_t guest_port)
-{
-	return ((host_port * 0x9e3779b1u) ^ guest_port) & (VSOCK_HASH_BUCKETS - 1);
-}
-
-struct vsock_conn *vsock_lookup(struct vsock_dev *d, uint32_t host_port, uint32_t guest_port)
-{
-	struct vsock_conn *c = d->hash[vsock_bucket(host_port, guest_port)];
-
-	while (c && !(c->host_port == host_port && c->guest_port == guest_port))
-		c = c->hnext;
-	return c;
-}
-
-void vsock_hash_add(struct vsock_conn *c)
-{
-	struct vsock_conn **b = &c->d->hash[vsock_bucket(c->host_port, c->guest_port)];
-
-	c->hnext = *b;
-	*b = c;
-	c->hashed = true;
-}
-
-void vsock_hash_del(struct vsock_conn *c)
-{
-	struct vsock_conn **p = &c->d->hash[vsock_bucket(c->host_port, c->guest_port)];
-
-	if (!c->hashed)
-		return;
-	while (*p && *p != c)
-		p = &(*p)->hnext;
-	if (*p)
-		*p = c->hnext;
-	c->hnext = NULL;
-	c->hashed = false;
-}
+/* Most connections accepted per listener event (the loop comes back if more wait). */
+#define VSOCK_ACCEPT_BATCH 32
 
 /* ---- packets to the guest ---- */
-
-void vsock_queue_rst(struct vsock_dev *d, uint32_t host_port, uint32_t guest_port)
-{
-	if (d->rst_len == VSOCK_RST_RING) {
-		/* The guest is not taking rx buffers: an RST for a stray packet may go. */
-		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: RST queue full, dropping RST for %u -> %u",
-				d->name, host_port, guest_port);
-		return;
-	}
-	d->rst[(d->rst_head + d->rst_len) % VSOCK_RST_RING].host_port = host_port;
-	d->rst[(d->rst_head + d->rst_len) % VSOCK_RST_RING].guest_port = guest_port;
-	d->rst_len++;
-}
 
 /* An RST for a packet that matches no connection (5.10.6.5: the receiver answers with RST). */
 static uint32_t vsock_rx_orphan_rst(struct vsock_dev *d, const struct virtq_chain *ch)
@@ -264,27 +171,10 @@ void vsock_tx_process(struct vsock_dev *d)
 /* Free what vsock_conn_free() put on the grave list (end of every callback). */
 void vsock_reap(struct vsock_dev *d)
 {
-	struct vsock_conn *c;
-	bool freed = false;
-
-	while ((c = d->grave.head)) {
-		vsock_list_del(&d->grave, c, VSOCK_L_ALL);
-		free(c);
-		freed = true;
-	}
 	/* A listener paused on EMFILE may go on now that fds were released. */
-	if (freed && !d->listen_watched && d->listen_fd >= 0 &&
+	if (vsock_free_grave(d) && !d->listen_watched && d->listen_fd >= 0 &&
 	    evloop_add(d->loop, d->listen_fd, EPOLLIN, vsock_on_listen, d) == 0)
 		d->listen_watched = true;
-}
-
-/* Drop every connection without a word to the guest (device reset, destroy). */
-void vsock_purge(struct vsock_dev *d)
-{
-	d->reset_pending = false;
-	while (d->all.head)
-		vsock_conn_free(d->all.head);
-	d->rst_len = d->rst_head = 0;
 }
 
 /* Callbacks run on the loop thread; a reset on a vCPU thread is applied by the first of them. */
@@ -301,19 +191,6 @@ static void vsock_leave(struct vsock_dev *d)
 	pthread_mutex_unlock(&d->t.lock);
 }
 
-void vsock_arm_timer(struct vsock_dev *d)
-{
-	struct itimerspec its;
-
-	if (d->timer_armed || d->timer_fd < 0)
-		return;
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_nsec = VSOCK_TICK_MS * 1000000L;
-	its.it_interval.tv_nsec = VSOCK_TICK_MS * 1000000L;
-	if (timerfd_settime(d->timer_fd, 0, &its, NULL) == 0)
-		d->timer_armed = true;
-}
-
 void vsock_on_timer(void *opaque, uint32_t events)
 {
 	struct vsock_dev *d = opaque;
@@ -325,6 +202,7 @@ void vsock_on_timer(void *opaque, uint32_t events)
 	if (read(d->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
 	vsock_enter(d);
+	/* Connections whose deadline passed; the timer runs while any has one. */
 	for (c = d->all.head; c; c = next) {
 		next = c->link[VSOCK_L_ALL].next;
 		if (c->deadline_ms && now >= c->deadline_ms)
@@ -336,15 +214,19 @@ void vsock_on_timer(void *opaque, uint32_t events)
 	if (!d->listen_watched && d->listen_fd >= 0 &&
 	    evloop_add(d->loop, d->listen_fd, EPOLLIN, vsock_on_listen, d) == 0)
 		d->listen_watched = true;
-	if (!any && d->listen_watched) {
-		struct itimerspec off;
-
-		memset(&off, 0, sizeof(off));
-		timerfd_settime(d->timer_fd, 0, &off, NULL);
-		d->timer_armed = false;
-	}
+	if (!any && d->listen_watched)
+		vsock_disarm_timer(d);
 	vsock_rx_flush(d);
 	vsock_leave(d);
+}
+
+/* Stop accepting until fds are released (EMFILE would make the listener fire forever). */
+static void vsock_pause_listener(struct vsock_dev *d)
+{
+	if (d->listen_watched)
+		evloop_del(d->loop, d->listen_fd);
+	d->listen_watched = false;
+	vsock_arm_timer(d);
 }
 
 void vsock_on_listen(void *opaque, uint32_t events)
@@ -353,8 +235,38 @@ void vsock_on_listen(void *opaque, uint32_t events)
 
 	(void)events;
 	vsock_enter(d);
-	vsock_unix_accept(d);
+	for (int i = 0; i < VSOCK_ACCEPT_BATCH; i++) {
+		int fd = d->host->accept(d->listen_fd);
+
+		if (fd == -EAGAIN || fd == -EINTR || fd == -ECONNABORTED)
+			break;
+		if (fd < 0) {
+			metric_inc(M_vsock_muxer_event_fails);
+			LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: accept on %s: %s", d->name, d->uds_path,
+					strerror(-fd));
+			vsock_pause_listener(d);
+			break;
+		}
+		if (vsock_conn_accepted(d, fd))
+			break;
+	}
 	vsock_rx_flush(d);
+	vsock_leave(d);
+}
+
+/* Readiness of a connection's host socket (d->host_event). */
+static void vsock_on_host(void *opaque, uint32_t events)
+{
+	struct vsock_conn *c = opaque;
+	struct vsock_dev *d = c->d;
+
+	vsock_enter(d);
+	if (!c->freed) {
+		vsock_conn_on_event(c, events);
+		vsock_rx_flush(d);
+		if (!c->freed)
+			vsock_conn_watch(c);
+	}
 	vsock_leave(d);
 }
 
@@ -470,6 +382,8 @@ int vsock_setup(struct vsock_dev *d, const struct vsock_cfg *cfg, int listen_fd,
 	d->listen_fd = listen_fd;
 	d->timer_fd = d->reset_fd = -1;
 	d->loop = loop;
+	d->host = &vsock_unix_ops;
+	d->host_event = vsock_on_host;
 	d->guest_cid = cfg->guest_cid;
 	d->last_host_port = (1u << 30) - 1;
 	snprintf(d->name, sizeof(d->name), "vsock");

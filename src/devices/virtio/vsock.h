@@ -9,6 +9,7 @@
 #include "config.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/vsock_proto.h"
+#include "devices/virtio/vsock_unix.h"   /* vsock_listen() */
 
 #define VIRTIO_ID_VSOCK      19
 #define VSOCK_QUEUE_SIZE     256
@@ -56,6 +57,8 @@ struct vsock_dev {
 	bool timer_armed;
 	bool reset_pending;              /* set under the lock on a vCPU thread */
 	struct evloop *loop;
+	const struct vsock_host_ops *host;   /* the host side: vsock_unix_ops */
+	evloop_fn host_event;            /* loop callback for a connection's host socket (vsock.c) */
 
 	unsigned nconns;                 /* every connection, VSOCK_MAX_CONNS at most */
 	uint32_t last_host_port;         /* host ports for host-initiated connections */
@@ -74,23 +77,14 @@ struct vsock_dev {
 };
 
 /*
- * vsock_listen: create the host listener of a vsock device at @uds_path
- * (PUT /vsock time): a non-blocking, close-on-exec Unix stream socket bound
- * and listening there. A socket file left by a dead process (connecting to
- * it is refused) is replaced; a live listener, or a path that exists and is
- * not a socket, is refused. Returns 0 with *@listen_fd set, or -errno with a
- * message in @err (@errlen bytes, NUL-terminated). Any thread.
- */
-int vsock_listen(const char *uds_path, int *listen_fd, char *err, size_t errlen);
-
-/*
  * vsock_init: the vsock device for @cfg (guest_cid, uds_path) at @base with
- * interrupt @irq, taking over @listen_fd from vsock_listen() (closed by
- * vsock_destroy(), also on failure). Registers the listener, a timer and
- * the transport's notifications with @loop. Raises the soft RLIMIT_NOFILE
- * towards the hard limit (up to 4096) so that VSOCK_MAX_CONNS host sockets
- * fit. Returns 0 or -errno; vsock_destroy() is safe afterwards either way.
- * Loop thread (or before the loop runs), before the vCPUs start.
+ * interrupt @irq, taking over @listen_fd from vsock_listen() in
+ * vsock_unix.h (closed by vsock_destroy(), also on failure). Registers the
+ * listener, a timer and the transport's notifications with @loop. Raises
+ * the soft RLIMIT_NOFILE towards the hard limit (up to 4096) so that
+ * VSOCK_MAX_CONNS host sockets fit. Returns 0 or -errno; vsock_destroy()
+ * is safe afterwards either way. Loop thread (or before the loop runs),
+ * before the vCPUs start.
  */
 int vsock_init(struct vsock_dev *d, const struct vsock_cfg *cfg, int listen_fd,
 	       const struct kvm_vm *vm, const struct guest_mem *mem, struct evloop *loop,

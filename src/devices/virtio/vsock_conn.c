@@ -150,7 +150,7 @@ void vsock_conn_watch(struct vsock_conn *c)
 	vsock_conn_unwatch(c);
 	if (!reg)
 		return;
-	if (evloop_add(c->d->loop, c->fd, want, vsock_conn_on_event, c)) {
+	if (evloop_add(c->d->loop, c->fd, want, c->d->host_event, c)) {
 		metric_inc(M_vsock_muxer_event_fails);
 		LOG_RATELIMITED(LOG_LEVEL_ERROR, "%s: cannot watch host socket of port %u",
 				c->d->name, c->host_port);
@@ -318,7 +318,7 @@ static void vsock_conn_flush_tx(struct vsock_conn *c)
 	ssize_t n;
 
 	if (k) {
-		n = vsock_unix_send(c->fd, iov, k);
+		n = c->d->host->send(c->fd, iov, k);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				return;
@@ -368,7 +368,7 @@ static void vsock_conn_rw(struct vsock_conn *c, const struct vsock_hdr *h,
 		ssize_t n;
 
 		k = virtq_chain_iov(ch, false, VSOCK_HDR_SIZE, len, iov, VIRTQ_MAX_SEGS);
-		n = k > 0 ? vsock_unix_send(c->fd, iov, k) : 0;
+		n = k > 0 ? c->d->host->send(c->fd, iov, k) : 0;
 		if (n < 0 && errno != EAGAIN) {
 			metric_inc(M_vsock_tx_write_fails);
 			LOG_RATELIMITED(LOG_LEVEL_INFO, "%s: write to host socket of port %u: %s",
@@ -427,7 +427,7 @@ static void vsock_conn_response(struct vsock_conn *c)
 
 	c->state = VSOCK_ST_ESTABLISHED;
 	c->deadline_ms = 0;
-	if (vsock_unix_send(c->fd, &iov, 1) != (ssize_t)len) {
+	if (c->d->host->send(c->fd, &iov, 1) != (ssize_t)len) {
 		/* A dozen bytes into an empty socket buffer: failing that, give up. */
 		LOG_RATELIMITED(LOG_LEVEL_INFO, "%s: cannot send OK to the host program of port %u",
 				c->d->name, c->host_port);
@@ -528,7 +528,7 @@ void vsock_peer_request(struct vsock_dev *d, const struct vsock_hdr *h)
 		vsock_queue_rst(d, h->dst_port, h->src_port);
 		return;
 	}
-	fd = vsock_unix_connect(d->uds_path, h->dst_port);
+	fd = d->host->connect(d->uds_path, h->dst_port);
 	if (fd < 0) {
 		LOG_RATELIMITED(LOG_LEVEL_DEBUG, "%s: connect to %s_%u: %s", d->name, d->uds_path,
 				h->dst_port, strerror(-fd));
@@ -551,48 +551,91 @@ void vsock_peer_request(struct vsock_dev *d, const struct vsock_hdr *h)
 	vsock_conn_watch(c);
 }
 
-/* Readiness of a connection's host socket (loop thread). */
-void vsock_conn_on_event(void *opaque, uint32_t events)
+/*
+ * Read the CONNECT line; once whole, the connection is host-initiated: a
+ * REQUEST to the guest from a fresh host port (5.10.6.5).
+ */
+static void vsock_conn_read_line(struct vsock_conn *c)
 {
-	struct vsock_conn *c = opaque;
 	struct vsock_dev *d = c->d;
+	uint32_t port;
+	int r;
 
-	pthread_mutex_lock(&d->t.lock);
-	if (d->reset_pending)
-		vsock_purge(d);
-	if (c->freed)
-		goto out;
+	r = d->host->read_line(c->fd, c->line, &c->line_len, &port);
+	if (r == 0)
+		return;   /* more to come, within VSOCK_LINE_TIMEOUT_MS */
+	if (r < 0) {
+		if (r == -EINVAL)
+			LOG_RATELIMITED(LOG_LEVEL_INFO, "%s: malformed CONNECT line from a host program",
+					d->name);
+		vsock_conn_free(c);
+		return;
+	}
+	c->host_port = vsock_alloc_port(d);
+	c->guest_port = port;
+	c->state = VSOCK_ST_LOCAL_INIT;
+	c->deadline_ms = 0;
+	vsock_hash_add(c);
+	metric_inc(M_vsock_conns_added);
+	vsock_conn_queue(c, VSOCK_P_REQUEST);
+	vsock_conn_watch(c);   /* only a hangup until the guest answers */
+}
+
+int vsock_conn_accepted(struct vsock_dev *d, int fd)
+{
+	struct vsock_conn *c;
+
+	if (d->nconns >= VSOCK_MAX_CONNS) {
+		LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: %u connections, refusing a host program",
+				d->name, d->nconns);
+		close(fd);
+		return 0;
+	}
+	c = vsock_conn_new(d, fd, VSOCK_ST_HOST_LINE);
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	vsock_conn_set_deadline(c, VSOCK_LINE_TIMEOUT_MS);
+	vsock_conn_watch(c);
+	return 0;
+}
+
+void vsock_conn_on_event(struct vsock_conn *c, uint32_t events)
+{
 	if (c->state == VSOCK_ST_HOST_LINE) {
-		vsock_unix_read_line(c);
-		goto flush;
+		vsock_conn_read_line(c);
+		return;
 	}
 	if (c->state == VSOCK_ST_LOCAL_INIT) {
 		/* The host program went away before the guest answered: drop it (RST if asked). */
 		if (events & (EPOLLHUP | EPOLLERR))
 			vsock_conn_finish(c);
-		goto flush;
+		return;
 	}
 	if ((events & EPOLLERR) && !(events & (EPOLLIN | EPOLLOUT))) {
 		metric_inc(M_vsock_conn_event_fails);
 		vsock_conn_kill(c);
-		goto flush;
+		return;
 	}
 	if (events & EPOLLHUP)
 		c->host_hup = true;
 	if ((events & EPOLLOUT) && c->state == VSOCK_ST_ESTABLISHED)
 		vsock_conn_flush_tx(c);
 	if (c->freed || c->state != VSOCK_ST_ESTABLISHED)
-		goto flush;
+		return;
 	if ((events & (EPOLLIN | EPOLLHUP)) && vsock_conn_can_read(c) && !c->credit_wait)
-		vsock_list_add(&d->wait, c, VSOCK_L_WAIT);
+		vsock_list_add(&c->d->wait, c, VSOCK_L_WAIT);
 	/* EOF seen before, and now the socket is shut both ways: the host receives no more. */
 	if (c->host_eof && c->host_hup)
 		vsock_conn_shutdown_local(c, VSOCK_SHUTDOWN_BOTH);
-flush:
-	vsock_rx_flush(d);
-	if (!c->freed)
-		vsock_conn_watch(c);
-out:
-	vsock_reap(d);
-	pthread_mutex_unlock(&d->t.lock);
+}
+
+/* Drop every connection without a word to the guest (device reset, destroy). */
+void vsock_purge(struct vsock_dev *d)
+{
+	d->reset_pending = false;
+	while (d->all.head)
+		vsock_conn_free(d->all.head);
+	d->rst_len = d->rst_head = 0;
 }

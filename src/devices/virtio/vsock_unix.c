@@ -1,20 +1,17 @@
 /* vsock_unix.c: the Unix-socket side of ember's vsock: the uds_path listener, CONNECT lines, connecting to <uds_path>_<port>. */
-#include "devices/virtio/vsock_int.h"
+#include "devices/virtio/vsock_unix.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
-
-/* Most connections accepted per listener event (the loop comes back if more wait). */
-#define VSOCK_ACCEPT_BATCH 32
+#include "devices/virtio/vsock_proto.h"
 
 static int vsock_unix_addr(struct sockaddr_un *a, const char *path)
 {
@@ -101,7 +98,7 @@ fail:
 	return r;
 }
 
-int vsock_unix_connect(const char *uds_path, uint32_t port)
+static int vsock_unix_connect(const char *uds_path, uint32_t port)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
 	struct sockaddr_un a;
@@ -126,7 +123,7 @@ int vsock_unix_connect(const char *uds_path, uint32_t port)
 	return fd;
 }
 
-ssize_t vsock_unix_send(int fd, const struct iovec *iov, int n)
+static ssize_t vsock_unix_send(int fd, const struct iovec *iov, int n)
 {
 	struct msghdr m;
 	ssize_t r;
@@ -141,107 +138,45 @@ ssize_t vsock_unix_send(int fd, const struct iovec *iov, int n)
 	return r;
 }
 
-/* Stop accepting until fds are released (EMFILE would make the listener fire forever). */
-static void vsock_unix_pause(struct vsock_dev *d)
+static int vsock_unix_accept(int listen_fd)
 {
-	if (d->listen_watched)
-		evloop_del(d->loop, d->listen_fd);
-	d->listen_watched = false;
-	vsock_arm_timer(d);
-}
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-void vsock_unix_accept(struct vsock_dev *d)
-{
-	for (int i = 0; i < VSOCK_ACCEPT_BATCH; i++) {
-		struct vsock_conn *c;
-		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-				return;
-			metric_inc(M_vsock_muxer_event_fails);
-			LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: accept on %s: %s", d->name, d->uds_path,
-					strerror(errno));
-			vsock_unix_pause(d);
-			return;
-		}
-		if (d->nconns >= VSOCK_MAX_CONNS) {
-			LOG_RATELIMITED(LOG_LEVEL_WARN, "%s: %u connections, refusing a host program",
-					d->name, d->nconns);
-			close(fd);
-			continue;
-		}
-		c = vsock_conn_new(d, fd, VSOCK_ST_HOST_LINE);
-		if (!c) {
-			close(fd);
-			return;
-		}
-		vsock_conn_set_deadline(c, VSOCK_LINE_TIMEOUT_MS);
-		vsock_conn_watch(c);
-	}
-}
-
-/* A free host port from 2^30 up (Firecracker's range); ports of live connections are skipped. */
-static uint32_t vsock_unix_alloc_port(struct vsock_dev *d)
-{
-	for (;;) {
-		struct vsock_conn *c;
-
-		d->last_host_port = vsock_port_next(d->last_host_port);
-		for (c = d->all.head; c; c = c->link[VSOCK_L_ALL].next)
-			if (c->hashed && c->host_port == d->last_host_port)
-				break;
-		if (!c)
-			return d->last_host_port;
-	}
+	return fd < 0 ? -errno : fd;
 }
 
 /*
- * Read the CONNECT line without taking a byte past its '\n' (what follows
- * is data for the guest): peek, then consume up to the newline or, without
- * one, everything peeked (all of it belongs to the line).
+ * Peek, then consume up to the newline or, without one, everything peeked
+ * (all of it belongs to the line).
  */
-void vsock_unix_read_line(struct vsock_conn *c)
+static int vsock_unix_read_line(int fd, char *line, uint8_t *len, uint32_t *port)
 {
-	struct vsock_dev *d = c->d;
 	char buf[VSOCK_CONNECT_LINE_MAX];
-	size_t room = sizeof(c->line) - c->line_len, take;
-	uint32_t port;
+	size_t room = VSOCK_CONNECT_LINE_MAX - *len, take;
 	ssize_t n;
 	int r;
 
-	n = recv(c->fd, buf, room, MSG_PEEK | MSG_DONTWAIT);
+	n = recv(fd, buf, room, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		vsock_conn_free(c);   /* gone before saying where to */
-		return;
-	}
+		return 0;
+	if (n <= 0)
+		return -EPIPE;   /* gone before saying where to */
 	for (take = 0; take < (size_t)n && buf[take] != '\n'; take++)
 		;
 	take = take < (size_t)n ? take + 1 : (size_t)n;
-	n = recv(c->fd, c->line + c->line_len, take, MSG_DONTWAIT);
-	if (n != (ssize_t)take) {
-		vsock_conn_free(c);
-		return;
-	}
-	c->line_len = (uint8_t)(c->line_len + take);
-	r = vsock_parse_connect(c->line, c->line_len, &port);
-	if (r == 0)
-		return;   /* more to come, within VSOCK_LINE_TIMEOUT_MS */
-	if (r < 0) {
-		LOG_RATELIMITED(LOG_LEVEL_INFO, "%s: malformed CONNECT line from a host program",
-				d->name);
-		vsock_conn_free(c);
-		return;
-	}
-	/* Host-initiated: REQUEST to the guest from a fresh host port (5.10.6.5). */
-	c->host_port = vsock_unix_alloc_port(d);
-	c->guest_port = port;
-	c->state = VSOCK_ST_LOCAL_INIT;
-	c->deadline_ms = 0;
-	vsock_hash_add(c);
-	metric_inc(M_vsock_conns_added);
-	vsock_conn_queue(c, VSOCK_P_REQUEST);
-	vsock_conn_watch(c);   /* only a hangup until the guest answers */
+	n = recv(fd, line + *len, take, MSG_DONTWAIT);
+	if (n != (ssize_t)take)
+		return -EPIPE;
+	*len = (uint8_t)(*len + take);
+	r = vsock_parse_connect(line, *len, port);
+	if (r < 0)
+		return -EINVAL;
+	return r ? 1 : 0;   /* 0: more to come */
 }
+
+const struct vsock_host_ops vsock_unix_ops = {
+	.accept = vsock_unix_accept,
+	.connect = vsock_unix_connect,
+	.read_line = vsock_unix_read_line,
+	.send = vsock_unix_send,
+};
