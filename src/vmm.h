@@ -20,6 +20,23 @@
 #include "kvm/mem.h"
 #include "kvm/vcpu.h"
 
+/*
+ * One row of the VM's device table: every device, legacy or virtio, in the
+ * order it was attached. Teardown, pause, resume and (with snapshots) save
+ * and restore are one loop over it.
+ */
+struct vmm_dev {
+	const struct dev_ops *ops;
+	void *dev;
+	char id[CFG_ID_MAX + 1];  /* drive_id, iface_id, or the kind's name */
+	uint64_t base, size;      /* its window on the MMIO bus (virtio) or the PIO bus */
+	int irq;                  /* GSI, -1: none */
+	int owned;                /* dev was calloc()ed for the table: freed after destroy */
+};
+
+/* Legacy devices (4) + drives + interfaces + vsock. */
+#define VMM_MAX_DEVS (4 + CFG_MAX_DRIVES + CFG_MAX_NETS + 1)
+
 enum vmm_state {
 	VMM_NOT_STARTED = 0,
 	VMM_RUNNING,
@@ -63,12 +80,9 @@ struct vmm {
 	struct vcpu vcpus[CFG_MAX_VCPUS];
 	unsigned nvcpus;
 
-	struct vblk *blk[CFG_MAX_DRIVES];   /* in cfg.drives order (root first) */
-	unsigned nblk;
-	struct vnet *net[CFG_MAX_NETS];     /* in cfg.nets order */
-	unsigned nnet;
+	struct vmm_dev devs[VMM_MAX_DEVS];  /* [0, ndevs): attach order */
+	unsigned ndevs;
 	int tap_fd[CFG_MAX_NETS];           /* taps opened at configuration time, by cfg.nets index */
-	struct vsock_dev *vsock;            /* NULL: none */
 	int vsock_listen_fd;                /* bound at configuration time, -1: none */
 	int serial_out_fd;                  /* PUT /serial's file, opened then; -1: console_fd_out */
 	unsigned next_slot;                 /* next virtio-mmio slot / IRQ */
@@ -158,6 +172,19 @@ int vmm_start(struct vmm *v, struct cfg_err *e);
  * VMM thread, before InstanceStart.
  */
 void vmm_prewarm(struct vmm *v, int with_memory);
+
+/*
+ * vmm_dev_find: the table row of the device of @kind named @id (NULL: the
+ * first of that kind), or NULL.
+ */
+struct vmm_dev *vmm_dev_find(struct vmm *v, enum dev_kind kind, const char *id);
+
+/*
+ * vmm_devices_pause / vmm_devices_resume: every device's pause (in table
+ * order) or resume (in reverse) hook. Loop thread, vCPUs paused.
+ */
+void vmm_devices_pause(struct vmm *v);
+void vmm_devices_resume(struct vmm *v);
 
 /* vmm_pause / vmm_resume: stop and restart all vCPUs. 0 or -EINVAL in the wrong state. */
 int vmm_pause(struct vmm *v);

@@ -44,17 +44,15 @@ int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e)
 
 int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
 {
+	struct vmm_dev *row = vmm_dev_find(v, DEV_BLOCK, p->drive_id);
 	struct drive_cfg *d = NULL;
-	struct vblk *b = NULL;
+	struct vblk *b = row ? row->dev : NULL;
 	uint64_t nsec;
 	int fd, r;
 
 	for (unsigned i = 0; i < v->cfg.ndrives; i++)
 		if (strcmp(v->cfg.drives[i].drive_id, p->drive_id) == 0)
 			d = &v->cfg.drives[i];
-	for (unsigned i = 0; i < v->nblk; i++)
-		if (strcmp(v->blk[i]->drive_id, p->drive_id) == 0)
-			b = v->blk[i];
 	if (!d || !b)
 		return vmm_err(e, -ENOENT, "Invalid block device ID: %s.", p->drive_id);
 	if (p->has_rate_limiter) {
@@ -117,6 +115,7 @@ int vmm_set_net(struct vmm *v, struct net_cfg *n, struct cfg_err *e)
 
 int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e)
 {
+	struct vmm_dev *row = vmm_dev_find(v, DEV_NET, p->iface_id);
 	int i = vmm_net_index(v, p->iface_id);
 
 	if (i < 0)
@@ -125,9 +124,9 @@ int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e)
 		vmm_merge_rate_limiter(&v->cfg.nets[i].rx_rate_limiter, &p->rx_rate_limiter);
 	if (p->has_tx_rate_limiter)
 		vmm_merge_rate_limiter(&v->cfg.nets[i].tx_rate_limiter, &p->tx_rate_limiter);
-	/* After boot the devices exist (one per configured interface, in order). */
-	if ((unsigned)i < v->nnet && v->net[i])
-		vnet_set_limiters(v->net[i], p->has_rx_rate_limiter ? &p->rx_rate_limiter : NULL,
+	/* After boot the device exists. */
+	if (row)
+		vnet_set_limiters(row->dev, p->has_rx_rate_limiter ? &p->rx_rate_limiter : NULL,
 				  p->has_tx_rate_limiter ? &p->tx_rate_limiter : NULL);
 	return 0;
 }
@@ -150,6 +149,60 @@ int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct cfg_err *e)
 	memset(vs, 0, sizeof(*vs));
 	v->vsock_listen_fd = fd;
 	return 0;
+}
+
+int vmm_dev_add(struct vmm *v, const struct dev_ops *ops, void *dev, const char *id,
+		uint64_t base, uint64_t size, int irq, int owned)
+{
+	struct vmm_dev *row;
+
+	if (v->ndevs >= VMM_MAX_DEVS)
+		return -ENOSPC;
+	row = &v->devs[v->ndevs++];
+	*row = (struct vmm_dev){ .ops = ops, .dev = dev, .base = base, .size = size, .irq = irq,
+				 .owned = owned };
+	snprintf(row->id, sizeof(row->id), "%s", id ? id : ops->name);
+	return 0;
+}
+
+struct vmm_dev *vmm_dev_find(struct vmm *v, enum dev_kind kind, const char *id)
+{
+	for (unsigned i = 0; i < v->ndevs; i++)
+		if (v->devs[i].ops->kind == kind && (!id || strcmp(v->devs[i].id, id) == 0))
+			return &v->devs[i];
+	return NULL;
+}
+
+void vmm_devices_pause(struct vmm *v)
+{
+	for (unsigned i = 0; i < v->ndevs; i++)
+		if (v->devs[i].ops->pause)
+			v->devs[i].ops->pause(v->devs[i].dev);
+}
+
+void vmm_devices_resume(struct vmm *v)
+{
+	for (unsigned i = v->ndevs; i-- > 0;)
+		if (v->devs[i].ops->resume)
+			v->devs[i].ops->resume(v->devs[i].dev);
+}
+
+/*
+ * A virtio device the table owns: calloc()ed @size bytes, its row added
+ * before it is built so a failure part-way is torn down like the rest.
+ */
+static void *vmm_virtio_row(struct vmm *v, const struct dev_ops *ops, size_t size, const char *id,
+			    uint64_t base, unsigned irq)
+{
+	void *dev = calloc(1, size);
+
+	if (!dev)
+		return NULL;
+	if (vmm_dev_add(v, ops, dev, id, base, LAYOUT_VIRTIO_MMIO_SIZE, (int)irq, 1)) {
+		free(dev);
+		return NULL;
+	}
+	return dev;
 }
 
 /*
@@ -178,6 +231,7 @@ int vmm_add_block_devices(struct vmm *v, struct cfg_err *e)
 {
 	for (unsigned i = 0; i < v->cfg.ndrives; i++) {
 		const struct drive_cfg *d = &v->cfg.drives[i];
+		struct vblk *b;
 		uint64_t base, nsec;
 		unsigned irq;
 		size_t n = strlen(v->dev_args);
@@ -195,19 +249,18 @@ int vmm_add_block_devices(struct vmm *v, struct cfg_err *e)
 		if ((r = vblk_open_backing(d->path_on_host, d->is_read_only, &fd, &nsec)))
 			return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
 				       d->path_on_host, strerror(-r));
-		v->blk[i] = calloc(1, sizeof(*v->blk[i]));
-		if (!v->blk[i]) {
-			close(fd);
-			return vmm_err(e, -ENOMEM, "Out of memory for drive %s", d->drive_id);
-		}
-		v->nblk = i + 1;
 		if ((r = vmm_next_slot(v, &base, &irq))) {
 			close(fd);
 			return vmm_err(e, r, "Too many virtio devices");
 		}
-		if ((r = vblk_init(v->blk[i], d, fd, nsec, &v->vm, &v->mem, v->loop, base, irq)) ||
+		b = vmm_virtio_row(v, &vblk_dev_ops, sizeof(*b), d->drive_id, base, irq);
+		if (!b) {
+			close(fd);
+			return vmm_err(e, -ENOMEM, "Out of memory for drive %s", d->drive_id);
+		}
+		if ((r = vblk_init(b, d, fd, nsec, &v->vm, &v->mem, v->loop, base, irq)) ||
 		    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
-				 &v->blk[i]->t))) {
+				 &b->t))) {
 			metric_inc(M_block_activate_fails);
 			return vmm_err(e, r, "Cannot create block device %s: %s", d->drive_id,
 				       strerror(-r));
@@ -220,6 +273,7 @@ int vmm_add_net_devices(struct vmm *v, struct cfg_err *e)
 {
 	for (unsigned i = 0; i < v->cfg.nnets; i++) {
 		const struct net_cfg *n = &v->cfg.nets[i];
+		struct vnet *dev;
 		uint64_t base;
 		unsigned irq;
 		int fd = v->tap_fd[i], r;
@@ -227,19 +281,18 @@ int vmm_add_net_devices(struct vmm *v, struct cfg_err *e)
 		if (fd < 0 && (r = tap_open(n->host_dev_name, &fd, NULL, e->msg, sizeof(e->msg))))
 			return r;
 		v->tap_fd[i] = -1;                  /* vnet_init takes it over */
-		v->net[i] = calloc(1, sizeof(*v->net[i]));
-		if (!v->net[i]) {
-			close(fd);
-			return vmm_err(e, -ENOMEM, "Out of memory for interface %s", n->iface_id);
-		}
-		v->nnet = i + 1;
 		if ((r = vmm_next_slot(v, &base, &irq))) {
 			close(fd);
 			return vmm_err(e, r, "Too many virtio devices");
 		}
-		if ((r = vnet_init(v->net[i], n, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
+		dev = vmm_virtio_row(v, &vnet_dev_ops, sizeof(*dev), n->iface_id, base, irq);
+		if (!dev) {
+			close(fd);
+			return vmm_err(e, -ENOMEM, "Out of memory for interface %s", n->iface_id);
+		}
+		if ((r = vnet_init(dev, n, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
 		    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
-				 &v->net[i]->t)))
+				 &dev->t)))
 			return vmm_err(e, r, "Cannot create network interface %s: %s", n->iface_id,
 				       strerror(-r));
 	}
@@ -248,6 +301,7 @@ int vmm_add_net_devices(struct vmm *v, struct cfg_err *e)
 
 int vmm_add_vsock_device(struct vmm *v, struct cfg_err *e)
 {
+	struct vsock_dev *d;
 	uint64_t base;
 	unsigned irq;
 	int fd = v->vsock_listen_fd, r;
@@ -257,42 +311,32 @@ int vmm_add_vsock_device(struct vmm *v, struct cfg_err *e)
 	if (fd < 0 && (r = vsock_listen(v->cfg.vsock.uds_path, &fd, e->msg, sizeof(e->msg))))
 		return r;
 	v->vsock_listen_fd = -1;                /* vsock_init takes it over, even on failure */
-	v->vsock = calloc(1, sizeof(*v->vsock));
-	if (!v->vsock) {
-		close(fd);
-		return vmm_err(e, -ENOMEM, "Out of memory for the vsock device");
-	}
 	if ((r = vmm_next_slot(v, &base, &irq))) {
 		close(fd);
 		return vmm_err(e, r, "Too many virtio devices");
 	}
-	if ((r = vsock_init(v->vsock, &v->cfg.vsock, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
+	d = vmm_virtio_row(v, &vsock_dev_ops, sizeof(*d), "vsock", base, irq);
+	if (!d) {
+		close(fd);
+		return vmm_err(e, -ENOMEM, "Out of memory for the vsock device");
+	}
+	if ((r = vsock_init(d, &v->cfg.vsock, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
 	    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
-			 &v->vsock->t)))
+			 &d->t)))
 		return vmm_err(e, r, "Cannot create the vsock device: %s", strerror(-r));
 	return 0;
 }
 
 void vmm_destroy_devices(struct vmm *v)
 {
-	for (unsigned i = 0; i < v->nblk; i++) {
-		if (v->blk[i])
-			vblk_destroy(v->blk[i]);
-		free(v->blk[i]);
-		v->blk[i] = NULL;
-	}
-	v->nblk = 0;
-	for (unsigned i = 0; i < v->nnet; i++) {
-		if (v->net[i])
-			vnet_destroy(v->net[i]);
-		free(v->net[i]);
-		v->net[i] = NULL;
-	}
-	v->nnet = 0;
-	if (v->vsock) {
-		vsock_destroy(v->vsock);
-		free(v->vsock);
-		v->vsock = NULL;
+	while (v->ndevs > 0) {
+		struct vmm_dev *row = &v->devs[--v->ndevs];
+
+		if (row->ops->destroy)
+			row->ops->destroy(row->dev);
+		if (row->owned)
+			free(row->dev);
+		memset(row, 0, sizeof(*row));
 	}
 	if (v->vsock_listen_fd > 0)
 		close(v->vsock_listen_fd);

@@ -50,7 +50,8 @@ void vsock_rx_flush(struct vsock_dev *d)
 	struct virtq_chain *ch = &d->rx_chain;
 	unsigned served = 0;
 
-	if (!t->active || !q->ready || q->broken)
+	/* Paused: what waits stays with its connection until vsock_resume(). */
+	if (!t->active || t->paused || !q->ready || q->broken)
 		return;
 	while (d->ctrl.head || d->rst_len || d->wait.head) {
 		struct vsock_conn *c = NULL;
@@ -450,3 +451,55 @@ void vsock_destroy(struct vsock_dev *d)
 	}
 	virtio_mmio_destroy(&d->t);
 }
+
+/* ---- device table hooks ---- */
+
+static void vsock_pause(void *dev)
+{
+	virtio_mmio_pause(&((struct vsock_dev *)dev)->t);
+}
+
+static void vsock_resume(void *dev)
+{
+	struct vsock_dev *d = dev;
+
+	virtio_mmio_resume(&d->t);
+	/* Packets that waited for the pause to end go out as the rx queue is served. */
+	(void)virtio_mmio_requeue(&d->t, VSOCK_RXQ);
+}
+
+static void vsock_save(void *dev, void *state)
+{
+	struct vsock_dev *d = dev;
+	struct vsock_dev_state *st = state;
+
+	virtio_mmio_save(&d->t, &st->t);
+	st->guest_cid = d->guest_cid;
+}
+
+static int vsock_restore(void *dev, const void *state, struct err *e)
+{
+	struct vsock_dev *d = dev;
+	const struct vsock_dev_state *st = state;
+
+	if (st->guest_cid != d->guest_cid)
+		return err_set(e, -EINVAL, "vsock: saved guest CID %llu, configured %llu",
+			       (unsigned long long)st->guest_cid, (unsigned long long)d->guest_cid);
+	return virtio_mmio_restore(&d->t, &st->t, e);
+}
+
+static void vsock_dev_destroy(void *dev)
+{
+	vsock_destroy(dev);
+}
+
+const struct dev_ops vsock_dev_ops = {
+	.kind = DEV_VSOCK,
+	.name = "vsock",
+	.state_size = sizeof(struct vsock_dev_state),
+	.pause = vsock_pause,
+	.resume = vsock_resume,
+	.save = vsock_save,
+	.restore = vsock_restore,
+	.destroy = vsock_dev_destroy,
+};

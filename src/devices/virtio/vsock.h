@@ -77,6 +77,19 @@ struct vsock_dev {
 };
 
 /*
+ * What the guest sees of the vsock device: the transport and its CID.
+ * Connections are not kept: a restored guest sees them reset, as with
+ * Firecracker's snapshots.
+ */
+struct vsock_dev_state {
+	struct virtio_mmio_state t;
+	uint64_t guest_cid;
+};
+
+/* The vsock device's row in the device table (state: struct vsock_dev_state). */
+extern const struct dev_ops vsock_dev_ops;
+
+/*
  * vsock_init: the vsock device for @cfg (guest_cid, uds_path) at @base with
  * interrupt @irq, taking over @listen_fd from vsock_listen() in
  * vsock_unix.h (closed by vsock_destroy(), also on failure). Registers the
