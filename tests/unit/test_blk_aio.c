@@ -1,4 +1,4 @@
-/* test_blk_aio.c: the lockdown of virtio-blk's io_uring ring (vblk_aio_restrict): only READV,
+/* test_blk_aio.c: the lockdown of virtio-blk's io_uring ring (blk_aio_restrict): only READV,
  * WRITEV and FSYNC on the registered drive file; no OPENAT, no other file, no new registrations. */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk_engine.h"
 
 static struct io_uring ring;
 static int drive, other;
@@ -84,7 +84,7 @@ static void test_lockdown(void)
 	}
 	CHECK_EQ_I(r, 0);
 	CHECK_EQ_I(io_uring_register_files(&ring, &drive, 1), 0);
-	CHECK_EQ_I(vblk_aio_restrict(&ring), 0);     /* and enables it */
+	CHECK_EQ_I(blk_aio_restrict(&ring), 0);     /* and enables it */
 
 	/* What the engine does works. */
 	memset(buf, 0, sizeof(buf));

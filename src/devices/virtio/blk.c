@@ -1,9 +1,11 @@
-/* blk.c: virtio-blk request handling with preadv/pwritev on the event-loop thread. */
+/* blk.c: the virtio-blk device: decodes requests, runs them on an I/O engine (blk_engine.h) and
+ * finishes them (status byte, metrics, used ring), on the event-loop thread. */
 #include "devices/virtio/blk.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
@@ -74,32 +76,6 @@ static int vblk_iov(const struct virtq_chain *c, bool writable, uint64_t off, ui
 	return n < 0 ? n : got == len ? n : -EINVAL;
 }
 
-/* Move @len bytes between the file and guest memory, finishing short transfers. */
-static int vblk_rw(int fd, bool write, struct iovec *iov, int n, uint64_t pos, uint64_t len)
-{
-	while (len) {
-		ssize_t r = write ? pwritev(fd, iov, n, (off_t)pos) : preadv(fd, iov, n, (off_t)pos);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -EIO;
-		pos += (uint64_t)r;
-		len -= (uint64_t)r;
-		/* Skip what was done. */
-		while (n && (size_t)r >= iov->iov_len) {
-			r -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n && r) {
-			iov->iov_base = (uint8_t *)iov->iov_base + r;
-			iov->iov_len -= (size_t)r;
-		}
-	}
-	return 0;
-}
-
 /* Validate the sector range of a data request. */
 static int vblk_range_ok(const struct vblk *b, uint64_t sector, uint64_t len)
 {
@@ -121,8 +97,8 @@ static uint8_t *vblk_status_ptr(const struct virtq_chain *c)
  * refusals) get io->op = VBLK_OP_NONE and their status; data and flush
  * requests get the I/O to run. *used counts bytes written to the driver.
  */
-uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io *io,
-		     uint32_t *used)
+static uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io *io,
+			    uint32_t *used)
 {
 	struct vblk_hdr h;
 	bool in;
@@ -178,7 +154,8 @@ uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io
 	}
 }
 
-void vblk_account(struct vblk *b, const struct vblk_io *io, int ok)
+/* Count a finished I/O in the block metrics. */
+static void vblk_account(struct vblk *b, const struct vblk_io *io, int ok)
 {
 	if (!ok) {
 		mdev_inc(&b->metrics, M_block_execute_fails);
@@ -200,11 +177,9 @@ static uint32_t vblk_execute(struct vblk *b, const struct virtq_chain *c, struct
 	uint8_t status = vblk_prepare(b, c, io, &used);
 	int ok = 1;
 
-	if (io->op == VBLK_OP_FLUSH)
-		ok = fdatasync(b->fd) == 0;
-	else if (io->op != VBLK_OP_NONE)
-		ok = vblk_rw(b->fd, io->op == VBLK_OP_WRITE, io->iov, io->niov, io->pos, io->len) == 0;
 	if (io->op != VBLK_OP_NONE) {
+		ok = blk_sync_run(b->fd, (enum blk_op)io->op, io->iov, io->niov, io->pos,
+				  io->len) == 0;
 		vblk_account(b, io, ok);
 		if (!ok) {
 			status = VIRTIO_BLK_S_IOERR;
@@ -213,6 +188,89 @@ static uint32_t vblk_execute(struct vblk *b, const struct virtq_chain *c, struct
 	}
 	*vblk_status_ptr(c) = status;
 	return used + 1;
+}
+
+/*
+ * Hand request @c to the io_uring engine: 0 when it runs there (vblk_finish answers it),
+ * else the caller serves it synchronously: -EAGAIN answered at once (GET_ID, refusals),
+ * -EBUSY no room.
+ */
+static int vblk_submit_async(struct vblk *b, const struct virtq_chain *c)
+{
+	struct vblk_req *r;
+	uint8_t status;
+
+	if (c->head >= VBLK_QUEUE_SIZE || b->req[c->head].busy)
+		return -EBUSY;
+	r = &b->req[c->head];
+	status = vblk_prepare(b, c, &r->io, &r->used);
+	if (r->io.op == VBLK_OP_NONE || status != VIRTIO_BLK_S_OK)
+		return -EAGAIN;
+	if (blk_aio_submit(b->aio, (enum blk_op)r->io.op, r->io.iov, r->io.niov, r->io.pos,
+			   c->head))
+		return -EBUSY;
+	r->status = vblk_status_ptr(c);
+	r->busy = true;
+	return 0;
+}
+
+/* Start what vblk_submit_async queued. */
+static void vblk_kick(struct vblk *b)
+{
+	if (blk_aio_kick(b->aio))
+		mdev_inc(&b->metrics, M_block_event_fails);
+}
+
+/*
+ * Finish the request completion @e names: count it and, if @push, write its status and give
+ * its buffers back. Lock held.
+ */
+static void vblk_finish(struct vblk *b, const struct blk_completion *e, bool push)
+{
+	struct vblk_req *r;
+	int ok;
+
+	if (e->cookie >= VBLK_QUEUE_SIZE || !b->req[e->cookie].busy)
+		return;
+	r = &b->req[e->cookie];
+	ok = r->io.op == VBLK_OP_FLUSH ? e->res == 0 : (uint64_t)e->res == r->io.len;
+	vblk_account(b, &r->io, ok);
+	r->busy = false;
+	if (!push)
+		return;
+	*r->status = ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+	virtq_push(&b->t.q[0], (uint16_t)e->cookie, ok ? r->used + 1 : 1);
+}
+
+/* The io_uring engine finished requests: answer them (none while the device is reset). */
+static void vblk_on_completion(void *opaque, uint32_t events)
+{
+	struct vblk *b = opaque;
+	struct blk_completion e;
+	uint64_t n;
+	unsigned done = 0;
+
+	(void)events;
+	pthread_mutex_lock(&b->t.lock);
+	if (read(blk_aio_fd(b->aio), &n, sizeof(n)) < 0 && errno != EAGAIN)
+		mdev_inc(&b->metrics, M_block_event_fails);
+	while (blk_aio_reap(b->aio, &e)) {
+		vblk_finish(b, &e, b->t.active);
+		done++;
+	}
+	if (done && b->t.active)
+		virtio_mmio_signal_used(&b->t, 0);
+	pthread_mutex_unlock(&b->t.lock);
+}
+
+/* Wait out the engine's requests in flight: counted, not answered. Lock held (or teardown). */
+static void vblk_drain(struct vblk *b)
+{
+	struct blk_completion e;
+
+	vblk_kick(b);
+	while (blk_aio_wait(b->aio, &e))
+		vblk_finish(b, &e, false);
 }
 
 /* Data bytes of a request, for the bandwidth bucket: reads and writes only (as Firecracker). */
@@ -284,13 +342,13 @@ static void vblk_notify(struct virtio_mmio *t, unsigned qi)
 			r = 1;
 			break;
 		}
-		if (b->aio && vblk_aio_submit(b, c) == 0)
+		if (b->aio && vblk_submit_async(b, c) == 0)
 			continue;      /* completes on the event loop when the I/O is done */
 		virtq_push(q, c->head, vblk_execute(b, c, &b->io));
 		served++;
 	}
 	if (b->aio)
-		vblk_aio_kick(b);
+		vblk_kick(b);
 	if (r < 0) {
 		mdev_inc(&b->metrics, M_block_invalid_reqs_count);
 		virtio_mmio_fail(t, q->error);
@@ -326,7 +384,7 @@ static void vblk_reset(struct virtio_mmio *t)
 	struct vblk *b = t->dev;
 
 	if (b->aio)
-		vblk_aio_drain(b);
+		vblk_drain(b);
 }
 
 /* The limiter lets requests through again: serve what waits on the ring. */
@@ -357,6 +415,19 @@ void vblk_set_limiter(struct vblk *b, const struct rate_limiter_cfg *c)
 		virtio_mmio_requeue(&b->t, 0);
 	}
 	pthread_mutex_unlock(&b->t.lock);
+}
+
+/* io_engine Async: the io_uring engine, its requests, its completions on the event loop. */
+static int vblk_init_async(struct vblk *b, struct evloop *loop)
+{
+	int r;
+
+	b->req = calloc(VBLK_QUEUE_SIZE, sizeof(*b->req));
+	if (!b->req)
+		return -ENOMEM;
+	if ((r = blk_aio_init(&b->aio, b->fd, VBLK_QUEUE_SIZE)))
+		return r;
+	return evloop_add(loop, blk_aio_fd(b->aio), EPOLLIN, vblk_on_completion, b);
 }
 
 static const struct virtio_dev_ops vblk_ops = {
@@ -401,7 +472,7 @@ int vblk_init(struct vblk *b, const struct drive_cfg *cfg, int fd, uint64_t nsec
 			r = evloop_add(loop, b->rl_fd, EPOLLIN, vblk_on_limiter, b);
 	}
 	if (r == 0 && cfg->io_engine == IO_ENGINE_ASYNC)
-		r = vblk_aio_init(b, loop);
+		r = vblk_init_async(b, loop);
 	return r;
 }
 
@@ -410,7 +481,7 @@ int vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
 	int old;
 
 	pthread_mutex_lock(&b->t.lock);
-	if (b->aio && vblk_aio_swap_file(b, fd)) {
+	if (b->aio && blk_aio_swap_file(b->aio, fd)) {
 		/* The engine keeps the old file: so does the device, and the new one is dropped. */
 		pthread_mutex_unlock(&b->t.lock);
 		close(fd);
@@ -430,8 +501,13 @@ int vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors)
 void vblk_destroy(struct vblk *b)
 {
 	metric_dev_unregister(&b->metrics);
-	if (b->aio)
-		vblk_aio_destroy(b);
+	if (b->aio) {
+		vblk_drain(b);
+		blk_aio_destroy(b->aio);
+		b->aio = NULL;
+	}
+	free(b->req);
+	b->req = NULL;
 	virtio_mmio_destroy(&b->t);
 	if (b->rl_fd > 0) {    /* 0: a zeroed object (fd 0 is never ours) */
 		if (b->t.loop)

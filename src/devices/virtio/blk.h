@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "devices/rate_limiter.h"
+#include "devices/virtio/blk_engine.h"
 #include "devices/virtio/mmio.h"
 #include "metrics.h"
 
@@ -25,7 +26,13 @@
 #define VIRTIO_BLK_S_IOERR    1
 #define VIRTIO_BLK_S_UNSUPP   2
 
-enum vblk_op { VBLK_OP_NONE = 0, VBLK_OP_READ, VBLK_OP_WRITE, VBLK_OP_FLUSH };
+/* What a request needs of the backing file: nothing (answered at once) or an engine's op. */
+enum vblk_op {
+	VBLK_OP_NONE = 0,
+	VBLK_OP_READ = BLK_OP_READ,
+	VBLK_OP_WRITE = BLK_OP_WRITE,
+	VBLK_OP_FLUSH = BLK_OP_FLUSH,
+};
 
 /* The I/O one request needs: a file range and the guest buffers for it. */
 struct vblk_io {
@@ -35,7 +42,13 @@ struct vblk_io {
 	struct iovec iov[VBLK_SEG_MAX];
 };
 
-struct vblk_aio;
+/* A request on the io_uring engine, indexed by its descriptor head (unique while in flight). */
+struct vblk_req {
+	bool busy;
+	uint32_t used;                   /* bytes the answer writes into the driver's buffers */
+	uint8_t *status;                 /* the chain's status byte, in guest RAM */
+	struct vblk_io io;               /* the iovecs must outlive the request */
+};
 
 struct vblk {
 	struct virtio_mmio t;            /* first: the transport's dev points back here */
@@ -47,7 +60,8 @@ struct vblk {
 	bool flush;                      /* VIRTIO_BLK_F_FLUSH offered (cache_type Writeback) */
 	struct virtq_chain chain;        /* scratch for the chain being served */
 	struct vblk_io io;               /* scratch for synchronous I/O */
-	struct vblk_aio *aio;            /* io_uring engine (io_engine Async), or NULL */
+	struct blk_aio *aio;             /* io_uring engine (io_engine Async), or NULL */
+	struct vblk_req *req;            /* its requests, VBLK_QUEUE_SIZE of them (with aio) */
 	struct rate_limiter rl;          /* the drive's rate_limiter (inactive: unlimited) */
 	int rl_fd;                       /* timerfd: the limiter lets requests through again */
 	bool rl_waiting;                 /* requests wait on the ring until rl_fd fires */
@@ -83,26 +97,5 @@ int vblk_swap_backing(struct vblk *b, int fd, uint64_t nsectors);
 void vblk_set_limiter(struct vblk *b, const struct rate_limiter_cfg *c);
 
 void vblk_destroy(struct vblk *b);
-
-/*
- * vblk_prepare: decode the request in chain @c: answered at once (returns
- * the status, io->op = VBLK_OP_NONE) or I/O to run (io filled, returns OK).
- * *@used: bytes the answer writes into the driver's buffers. Lock held.
- */
-uint8_t vblk_prepare(struct vblk *b, const struct virtq_chain *c, struct vblk_io *io,
-		     uint32_t *used);
-
-/* vblk_account: count a finished I/O in the block metrics. */
-void vblk_account(struct vblk *b, const struct vblk_io *io, int ok);
-
-/* io_uring engine (blk_aio.c). All with the transport lock held, event-loop thread unless noted. */
-int vblk_aio_init(struct vblk *b, struct evloop *loop);       /* main thread */
-int vblk_aio_submit(struct vblk *b, const struct virtq_chain *c); /* 0 queued, else serve sync */
-void vblk_aio_kick(struct vblk *b);                           /* submit what was queued */
-void vblk_aio_drain(struct vblk *b);                          /* any thread: wait out in-flight I/O */
-void vblk_aio_destroy(struct vblk *b);
-int vblk_aio_swap_file(struct vblk *b, int fd);                /* PATCH /drives: 0 or -errno */
-struct io_uring;
-int vblk_aio_restrict(struct io_uring *ring);                 /* lock down, enable (tests too) */
 
 #endif
