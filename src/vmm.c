@@ -398,6 +398,12 @@ static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
 {
 	int r;
 
+	/* The table is empty here: these rows always fit. */
+	(void)vmm_dev_add(v, &serial_dev_ops, &v->serial, NULL, LAYOUT_COM1_PORT, 8,
+			  LAYOUT_COM1_IRQ, 0);
+	(void)vmm_dev_add(v, &i8042_dev_ops, &v->i8042, NULL, LAYOUT_I8042_DATA_PORT, 1,
+			  LAYOUT_I8042_IRQ, 0);
+	(void)vmm_dev_add(v, &acpi_pm_dev_ops, &v->acpi_pm, NULL, LAYOUT_ACPI_SLEEP_PORT, 1, -1, 0);
 	if ((r = serial_init(&v->serial, vmm_console_out(v), vmm_serial_irq, v)) ||
 	    (r = i8042_init(&v->i8042, vmm_kbd_irq, vmm_kbd_reset, v)))
 		return vmm_err(e, r, "Cannot create the legacy devices: %s", strerror(-r));
@@ -414,6 +420,9 @@ static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
 	    (r = bus_add(&v->mmio, LAYOUT_BOOT_TIMER_START, LAYOUT_BOOT_TIMER_SIZE,
 			 &boottimer_ops, &v->boottimer)))
 		return vmm_err(e, r, "Cannot register the boot timer");
+	if (v->opts.boot_timer)
+		(void)vmm_dev_add(v, &boottimer_dev_ops, &v->boottimer, NULL, LAYOUT_BOOT_TIMER_START,
+				  LAYOUT_BOOT_TIMER_SIZE, -1, 0);
 	if ((r = evloop_add(v->loop, v->stop_efd, EPOLLIN, vmm_on_stop, v)) ||
 	    (r = evloop_add(v->loop, v->rx_efd, EPOLLIN, vmm_on_rx_space, v)))
 		return vmm_err(e, r, "Cannot watch the VMM's event fds");
@@ -540,8 +549,6 @@ static void vmm_undo_start(struct vmm *v)
 	if (v->stdin_watched)
 		(void)evloop_del(v->loop, v->opts.console_fd_in);
 	v->stdin_watched = 0;
-	serial_destroy(&v->serial);
-	i8042_destroy(&v->i8042);
 	memset(&v->pio, 0, sizeof(v->pio));
 	memset(&v->mmio, 0, sizeof(v->mmio));
 	v->next_slot = 0;
@@ -643,12 +650,10 @@ void vmm_destroy(struct vmm *v)
 		vcpu_destroy(&v->vcpus[i]);
 	if (v->vctx_ready)
 		vcpu_ctx_destroy(&v->vctx);
-	vmm_destroy_devices(v);
 	/* Console output still held: give a slow reader a second to take it. */
 	for (int i = 0; i < 100 && serial_flush_output(&v->serial); i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
-	serial_destroy(&v->serial);
-	i8042_destroy(&v->i8042);
+	vmm_destroy_devices(v);
 	if (v->serial_out_fd >= 0)
 		close(v->serial_out_fd);
 	v->serial_out_fd = -1;

@@ -399,7 +399,9 @@ static void vblk_on_limiter(void *opaque, uint32_t events)
 	pthread_mutex_lock(&b->t.lock);
 	mdev_inc(&b->metrics, M_block_rate_limiter_event_count);
 	b->rl_waiting = false;
-	if (b->t.active && b->t.q[0].ready && !b->t.q[0].broken)
+	if (b->t.paused)
+		b->t.held |= 1u;   /* served at resume */
+	else if (b->t.active && b->t.q[0].ready && !b->t.q[0].broken)
 		vblk_notify(&b->t, 0);
 	pthread_mutex_unlock(&b->t.lock);
 }
@@ -519,3 +521,71 @@ void vblk_destroy(struct vblk *b)
 		close(b->fd);
 	b->fd = -1;
 }
+
+/* ---- device table hooks ---- */
+
+/* Hold new requests, then let the engine finish what it has and answer it. */
+static void vblk_pause(void *dev)
+{
+	struct vblk *b = dev;
+	struct blk_completion e;
+	unsigned done = 0;
+
+	virtio_mmio_pause(&b->t);
+	if (!b->aio)
+		return;
+	pthread_mutex_lock(&b->t.lock);
+	vblk_kick(b);
+	while (blk_aio_wait(b->aio, &e)) {
+		vblk_finish(b, &e, b->t.active);
+		done++;
+	}
+	if (done && b->t.active)
+		virtio_mmio_signal_used(&b->t, 0);
+	pthread_mutex_unlock(&b->t.lock);
+}
+
+static void vblk_resume(void *dev)
+{
+	virtio_mmio_resume(&((struct vblk *)dev)->t);
+}
+
+static void vblk_save(void *dev, void *state)
+{
+	struct vblk *b = dev;
+	struct vblk_state *st = state;
+
+	virtio_mmio_save(&b->t, &st->t);
+	st->nsectors = b->nsectors;
+	st->read_only = b->read_only;
+	st->flush = b->flush;
+}
+
+static int vblk_restore(void *dev, const void *state, struct err *e)
+{
+	struct vblk *b = dev;
+	const struct vblk_state *st = state;
+
+	/* The drive the guest knew: same size and access (a different file is the user's call). */
+	if (st->nsectors != b->nsectors || st->read_only != b->read_only || st->flush != b->flush)
+		return err_set(e, -EINVAL, "%s: saved with %llu sectors%s, now %llu%s", b->name,
+			       (unsigned long long)st->nsectors, st->read_only ? " read-only" : "",
+			       (unsigned long long)b->nsectors, b->read_only ? " read-only" : "");
+	return virtio_mmio_restore(&b->t, &st->t, e);
+}
+
+static void vblk_dev_destroy(void *dev)
+{
+	vblk_destroy(dev);
+}
+
+const struct dev_ops vblk_dev_ops = {
+	.kind = DEV_BLOCK,
+	.name = "block",
+	.state_size = sizeof(struct vblk_state),
+	.pause = vblk_pause,
+	.resume = vblk_resume,
+	.save = vblk_save,
+	.restore = vblk_restore,
+	.destroy = vblk_dev_destroy,
+};

@@ -69,6 +69,21 @@ struct vblk {
 };
 
 /*
+ * What the guest sees of a block device: the transport and the disk it was
+ * told about (capacity, read-only, flush). Requests in flight are finished
+ * by the pause hook before a save, so none is kept.
+ */
+struct vblk_state {
+	struct virtio_mmio_state t;
+	uint64_t nsectors;
+	uint8_t read_only, flush;
+	uint8_t pad[6];
+};
+
+/* The block device's row in the device table (state: struct vblk_state). */
+extern const struct dev_ops vblk_dev_ops;
+
+/*
  * vblk_open_backing: open @path for a drive (read-only if @read_only) and
  * return the fd and its capacity in sectors. 0 or -errno. Any thread.
  */

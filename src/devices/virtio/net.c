@@ -873,6 +873,7 @@ static int vnet_restore(void *dev, const void *state, struct err *e)
 	pthread_mutex_lock(&n->t.lock);
 	memcpy(n->mac, st->mac, sizeof(n->mac));
 	n->has_mac = st->has_mac;
+	vnet_rx_forget(n);     /* buffers this device held are not the saved ring's */
 	pthread_mutex_unlock(&n->t.lock);
 	return virtio_mmio_restore(&n->t, &st->t, e);
 }
