@@ -148,7 +148,7 @@ static bool route_seg_is(const char *p, size_t len, const char *want)
 }
 
 int route_match(enum http_method method, const char *path, size_t path_len,
-		bool has_body, struct route *out)
+		bool has_body, uint64_t served, struct route *out)
 {
 	const struct route_entry *e;
 	const char *p;
@@ -206,7 +206,7 @@ int route_match(enum http_method method, const char *path, size_t path_len,
 		if (!allowed)
 			break;
 		out->endpoint = e->endpoint;
-		if (!route_endpoint_supported(e->endpoint))
+		if (!route_endpoint_served(served, e->endpoint))
 			return route_result(out, ROUTE_ERR_NOT_SUPPORTED);
 		if (c == ROUTE_CMP_MISSING_ID)
 			return route_result(out, ROUTE_ERR_EMPTY_ID);
@@ -308,9 +308,4 @@ const char *route_endpoint_path(enum route_endpoint e)
 		if (route_table[i].endpoint == e)
 			return route_table[i].template;
 	return "";
-}
-
-bool route_endpoint_supported(enum route_endpoint e)
-{
-	return e > ROUTE_NONE && e < ROUTE_BALLOON;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http.h"
 
@@ -12,10 +13,12 @@
 /* A buffer this large always holds route_fault_message()'s text and its NUL. */
 #define ROUTE_FAULT_MAX (2 * HTTP_MAX_REQUEST_LINE + 128)
 
-/* Firecracker's endpoints (Swagger v1.16.1), one value per path template. */
+/*
+ * Firecracker's endpoints (Swagger v1.16.1), one value per path template.
+ * Which of them a server serves is its business (route_match()'s @served).
+ */
 enum route_endpoint {
 	ROUTE_NONE = 0,
-	/* what ember serves */
 	ROUTE_INSTANCE_INFO,       /* GET /                                  */
 	ROUTE_VERSION,             /* GET /version                           */
 	ROUTE_MACHINE_CONFIG,      /* GET PUT PATCH /machine-config          */
@@ -29,7 +32,6 @@ enum route_endpoint {
 	ROUTE_LOGGER,              /* PUT /logger                            */
 	ROUTE_METRICS,             /* PUT /metrics                           */
 	ROUTE_SERIAL,              /* PUT /serial                            */
-	/* Firecracker's, not ember's (yet): answered as not supported */
 	ROUTE_BALLOON,             /* GET PUT PATCH /balloon                 */
 	ROUTE_BALLOON_STATISTICS,  /* GET PATCH /balloon/statistics          */
 	ROUTE_BALLOON_HINTING_START,  /* PATCH /balloon/hinting/start        */
@@ -46,6 +48,10 @@ enum route_endpoint {
 	ROUTE_ENDPOINT_COUNT,
 };
 
+/* A set of endpoints: bit ROUTE_BIT(e) for each enum route_endpoint e. */
+#define ROUTE_BIT(e) (UINT64_C(1) << (e))
+_Static_assert(ROUTE_ENDPOINT_COUNT <= 64, "route endpoint sets are a uint64_t");
+
 /* Why a request was not routed; route_fault_message() gives Firecracker's text. */
 enum route_error {
 	ROUTE_OK = 0,
@@ -57,7 +63,7 @@ enum route_error {
 	ROUTE_ERR_INVALID_ID,     /* "API Resource IDs can only contain ..."       */
 	ROUTE_ERR_ID_TOO_LONG,    /* ember: ids are at most ROUTE_ID_MAX chars     */
 	ROUTE_ERR_SNAPSHOT_TYPE,  /* "Missing snapshot operation type."            */
-	ROUTE_ERR_NOT_SUPPORTED,  /* a Firecracker endpoint ember does not serve  */
+	ROUTE_ERR_NOT_SUPPORTED,  /* an endpoint not in route_match()'s @served  */
 };
 
 struct route {
@@ -75,9 +81,11 @@ struct route {
  *   @method:   as parsed (HTTP_METHOD_OTHER for any other method)
  *   @path:     the absolute path, query removed, @path_len bytes (not NUL-ended)
  *   @has_body: the request has a non-empty body (Content-Length > 0)
+ *   @served:   the endpoints the caller serves (ROUTE_BIT()s; the server's
+ *              come from its action table, api_table_served())
  *   @out:      filled in every case; out->id and out->echo point into @path
- * Returns 0 when routed to an endpoint ember serves, -ENOTSUP for an endpoint
- * it knows but does not serve, -ENOENT for an unknown path or a method the
+ * Returns 0 when routed to an endpoint in @served, -ENOTSUP for an endpoint
+ * it knows but is not served, -ENOENT for an unknown path or a method the
  * endpoint does not allow, -EINVAL for a body or id error (and bad arguments).
  *
  * Follows Firecracker's api_server/src/parsed_request.rs, in its order:
@@ -93,10 +101,12 @@ struct route {
  *      received (no percent-decoding: "%41" is an invalid id);
  *   5. the echo for an invalid method/path is, as in Firecracker, the first
  *      path segment ("PUT vm."), or "/snapshot/<op>" for PUT /snapshot/<op>.
+ * An endpoint not in @served is refused (ROUTE_ERR_NOT_SUPPORTED) once its
+ * path and method match, before any id check.
  * Pure; any thread.
  */
 int route_match(enum http_method method, const char *path, size_t path_len,
-		bool has_body, struct route *out);
+		bool has_body, uint64_t served, struct route *out);
 
 /*
  * route_fault_message: the fault_message text for a refused route, as plain
@@ -113,7 +123,10 @@ int route_fault_message(const struct route *r, const char *method_name,
 /* route_endpoint_path: the Swagger path template ("/drives/{drive_id}"), "" for none. */
 const char *route_endpoint_path(enum route_endpoint e);
 
-/* route_endpoint_supported: whether ember serves @e. Pure. */
-bool route_endpoint_supported(enum route_endpoint e);
+/* route_endpoint_served: whether @e is in @served (never ROUTE_NONE or out of range). Pure. */
+static inline bool route_endpoint_served(uint64_t served, enum route_endpoint e)
+{
+	return e > ROUTE_NONE && e < ROUTE_ENDPOINT_COUNT && (served & ROUTE_BIT(e));
+}
 
 #endif

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfg_err.h"
 #include "log.h"
-#include "metrics.h"
-#include "request.h"
+#include "response.h"
 
 #define API_OUT_MAX   (API_RESP_BODY_MAX + 512)
 #define API_EV_LISTEN (API_MAX_CONNS + 1)
@@ -62,7 +62,7 @@ static int api_socket_is_live(const struct sockaddr_un *addr)
 }
 
 int api_server_init(struct api_server *s, const char *path, size_t max_body,
-		    api_handler_fn handle, void *opaque, char *err, size_t errlen)
+		    const struct api_table *table, void *opaque, char *err, size_t errlen)
 {
 	struct sockaddr_un addr;
 	struct epoll_event ev;
@@ -72,7 +72,8 @@ int api_server_init(struct api_server *s, const char *path, size_t max_body,
 	memset(s, 0, sizeof(*s));
 	s->listen_fd = s->epfd = s->stop_efd = s->req_efd = -1;
 	s->max_body = max_body;
-	s->handle = handle;
+	s->table = table;
+	s->served = api_table_served(table);
 	s->opaque = opaque;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		snprintf(err, errlen, "API socket path is longer than %zu bytes: %s",
@@ -161,7 +162,7 @@ void api_server_service(struct api_server *s)
 
 		/* The API thread is blocked in api_dispatch(): req and resp are ours. */
 		pthread_mutex_unlock(&s->lock);
-		s->handle(s->opaque, req, resp);
+		api_table_apply(s->table, s->opaque, req, resp);
 		pthread_mutex_lock(&s->lock);
 		s->done = 1;
 		pthread_cond_broadcast(&s->cond);
@@ -265,27 +266,28 @@ static void api_queue_response(struct api_conn *c, const struct api_response *re
 }
 
 /* 400 {"error": "..."} for a request we could not even parse; the connection then closes. */
-static void api_queue_http_error(struct api_conn *c, const char *msg)
+static void api_queue_http_error(struct api_server *s, struct api_conn *c, const char *msg)
 {
-	static struct api_response resp;
+	struct api_response *resp = &s->answer;
 	size_t n;
 
-	n = (size_t)snprintf(resp.body, sizeof(resp.body), "{\"error\":\"");
+	n = (size_t)snprintf(resp->body, sizeof(resp->body), "{\"error\":\"");
 	/* http_json_escape returns the length needed; what it wrote is the string's length. */
-	http_json_escape(resp.body + n, sizeof(resp.body) - n - 3, msg);
-	n += strlen(resp.body + n);
-	memcpy(resp.body + n, "\"}", 3);
-	resp.len = n + 2;
-	resp.status = 400;
-	api_queue_response(c, &resp, 0);
+	http_json_escape(resp->body + n, sizeof(resp->body) - n - 3, msg);
+	n += strlen(resp->body + n);
+	memcpy(resp->body + n, "\"}", 3);
+	resp->len = n + 2;
+	resp->status = 400;
+	api_queue_response(c, resp, 0);
 	c->close_after = 1;
 }
 
 /* Route, parse and apply one complete request; queue its answer. */
 static void api_handle_one(struct api_server *s, struct api_conn *c, const struct http_request *hr)
 {
-	static struct api_request req;
-	static struct api_response resp;
+	struct api_request *req = &s->req;
+	struct api_response *resp = &s->answer;
+	const struct api_op *op = NULL;
 	struct route rt;
 	struct cfg_err e = { { 0 } };
 	char fault[ROUTE_FAULT_MAX];
@@ -293,29 +295,29 @@ static void api_handle_one(struct api_server *s, struct api_conn *c, const struc
 
 	LOG_INFO("The API server received a %.*s request on \"%.*s\".", (int)hr->method_len,
 		 hr->method_name, (int)(hr->path_len > 256 ? 256 : hr->path_len), hr->path);
-	memset(&resp, 0, sizeof(resp));
-	r = route_match(hr->method, hr->path, hr->path_len, hr->body_len > 0, &rt);
+	resp->status = 0;
+	resp->len = 0;
+	r = route_match(hr->method, hr->path, hr->path_len, hr->body_len > 0, s->served, &rt);
+	if (r == 0 && rt.error == ROUTE_OK) {
+		op = api_table_find(s->table, rt.endpoint, rt.method);
+		/* A served endpoint without a row for this method: not served either. */
+		if (!op)
+			rt.error = ROUTE_ERR_NOT_SUPPORTED;
+	}
 	if (rt.error != ROUTE_OK) {
 		if (route_fault_message(&rt, hr->method_name, hr->method_len, fault, sizeof(fault)) < 0)
 			snprintf(fault, sizeof(fault), "Invalid request.");
-		api_fault(&resp, 400, fault);
+		api_fault(resp, 400, fault);
 	} else if (r < 0) {
-		api_fault(&resp, 400, "Invalid request.");
-	} else if (api_request_parse(&req, &rt, hr, &e) < 0) {
-		int m = api_request_metric(rt.endpoint, rt.method);
-
-		/* Refused bodies count as requests and failures, as in Firecracker. */
-		if (m >= 0) {
-			metric_inc((enum metric_id)m);
-			metric_inc((enum metric_id)(m + 1));
-		}
-		api_fault(&resp, 400, e.msg);
-		api_request_free(&req);
+		api_fault(resp, 400, "Invalid request.");
+	} else if (api_request_parse(req, op, &rt, hr, &e) < 0) {
+		api_fault(resp, 400, e.msg);
+		api_request_free(req);
 	} else {
-		api_dispatch(s, &req, &resp);
-		api_request_free(&req);
+		api_dispatch(s, req, resp);
+		api_request_free(req);
 	}
-	api_queue_response(c, &resp, hr->keep_alive);
+	api_queue_response(c, resp, hr->keep_alive);
 	if (!hr->keep_alive)
 		c->close_after = 1;
 }
@@ -339,7 +341,7 @@ static void api_process(struct api_server *s, struct api_conn *c)
 		}
 		if (r < 0) {
 			LOG_RATELIMITED(LOG_LEVEL_WARN, "API: malformed request: %s", he.msg);
-			api_queue_http_error(c, he.msg);
+			api_queue_http_error(s, c, he.msg);
 			c->in_len = 0;
 			return;
 		}

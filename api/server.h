@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
 #include "http.h"
+#include "ops.h"
 #include "route.h"
 
 #define API_MAX_CONNS      256
@@ -16,29 +16,18 @@
 #define API_RESP_BODY_MAX  (64 * 1024)
 
 /*
- * A routed request with its body parsed on the API thread, so the VMM thread
- * only applies it. Exactly one of the parsed sections is meaningful, chosen
- * by route.endpoint and route.method.
+ * A routed request, its body parsed on the API thread by its row of the
+ * action table (ops.h), so the VMM thread only applies it.
  */
 struct api_request {
 	enum route_endpoint endpoint;
 	enum http_method method;
-	char id[ROUTE_ID_MAX + 1];
+	char id[ROUTE_ID_MAX + 1];      /* the path's {id}, "" when none */
 	char path[128];                 /* for the log line, truncated */
-	const char *body;               /* raw body (PATCH /machine-config) */
+	const char *body;               /* the raw body, valid until answered */
 	size_t body_len;
-	struct boot_source_cfg boot;
-	struct machine_cfg machine;
-	struct drive_cfg drive;
-	struct drive_patch drive_patch;
-	struct net_cfg net;
-	struct net_patch net_patch;
-	struct vsock_cfg vsock;
-	struct logger_cfg logger;
-	struct metrics_cfg metrics;
-	struct serial_cfg serial;
-	enum vm_action action;
-	enum vm_state_req vm_state;
+	const struct api_op *op;        /* the row of (endpoint, method) */
+	void *arg;                      /* op->arg_size bytes op->parse filled; NULL if none */
 };
 
 /* The VMM's answer: a status and, unless 204, a JSON body. */
@@ -47,9 +36,6 @@ struct api_response {
 	size_t len;
 	char body[API_RESP_BODY_MAX];
 };
-
-/* Called on the VMM thread for each request, in arrival order. */
-typedef void (*api_handler_fn)(void *opaque, struct api_request *req, struct api_response *resp);
 
 struct api_conn;
 
@@ -65,7 +51,9 @@ struct api_server {
 	/* Seccomp and the like, on the API thread before it serves; may be NULL. */
 	int (*thread_init)(void *opaque);
 
-	api_handler_fn handle;
+	/* What the server serves, applied on the VMM thread to @opaque, in arrival order. */
+	const struct api_table *table;
+	uint64_t served;              /* api_table_served(table), for route_match() */
 	void *opaque;
 	pthread_mutex_t lock;         /* the one-request mailbox below */
 	pthread_cond_t cond;
@@ -75,22 +63,28 @@ struct api_server {
 	int stopping;                 /* no more requests reach the VMM */
 
 	struct api_conn *conns[API_MAX_CONNS];
+	/* API thread: the request being handled and its answer (or an HTTP error's). */
+	struct api_request req;
+	struct api_response answer;
 };
 
 /*
  * api_server_init: bind and listen on @path. A stale socket file (nobody
  * accepts on it) is replaced; a live one is an error, as is any other file.
+ * The server serves exactly @table's rows (others: "<METHOD> <path> is not
+ * supported by ember."), applied to @opaque; @table outlives the server.
  * Returns 0 or -errno with @err set. Main thread, before api_server_start().
  */
 int api_server_init(struct api_server *s, const char *path, size_t max_body,
-		    api_handler_fn handle, void *opaque, char *err, size_t errlen);
+		    const struct api_table *table, void *opaque, char *err, size_t errlen);
 
 /* api_server_start: start the API thread. 0 or -errno. */
 int api_server_start(struct api_server *s);
 
 /*
- * api_server_service: run the waiting request, if any, through the handler
- * and hand the answer back. VMM thread, when req_efd is readable.
+ * api_server_service: run the waiting request, if any, through the table
+ * (api_table_apply()) and hand the answer back. VMM thread, when req_efd is
+ * readable.
  */
 void api_server_service(struct api_server *s);
 

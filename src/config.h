@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg_err.h"
+
 /*
  * One model serves both the config file (--config-file) and the API bodies:
  * every section is parsed by the same cfg_parse_* function in both cases.
@@ -22,16 +24,10 @@
 #define CFG_MAX_VCPUS      32
 #define CFG_IFNAME_MAX     16   /* IFNAMSIZ, including the NUL */
 #define CFG_CMDLINE_MAX    2048 /* LAYOUT_CMDLINE_MAX */
-#define CFG_ERR_MAX        256
 #define CFG_MAX_MEM_MIB    (1024u * 1024u) /* 1 TiB: far above serverless sizes,
 					       and mem_size_mib << 20 cannot overflow */
 #define CFG_PATH_MAX       4096 /* PATH_MAX: host paths, including the NUL */
 #define CFG_UDS_PATH_MAX   108  /* sizeof(sun_path): vsock uds_path, with the NUL */
-
-/* A message for the API client or the config-file user. */
-struct cfg_err {
-	char msg[CFG_ERR_MAX];
-};
 
 /* Firecracker's default kernel command line, used when boot_args is absent. */
 #define CFG_DEFAULT_BOOT_ARGS                                                  \

@@ -468,7 +468,7 @@ int main(int argc, char **argv)
 	}
 	api.listen_fd = -1;
 	if (!o.no_api) {
-		r = api_server_init(&api, o.api_sock, o.max_payload, vmm_api_handle, &vmm, err,
+		r = api_server_init(&api, o.api_sock, o.max_payload, &vmm_api_table, &vmm, err,
 				    sizeof(err));
 		api.thread_init = api_thread_seccomp;
 		if (r || evloop_add(&loop, api.req_efd, EPOLLIN, on_api_request, &api) ||

@@ -1,17 +1,19 @@
-/* vmm_api.h: the VMM side of the API: apply one parsed request and answer it. */
+/* vmm_api.h: the VMM side of the API: the action table the API server serves. */
 #ifndef EMBER_VMM_API_H
 #define EMBER_VMM_API_H
 
+#include "ops.h"
 #include "server.h"
 #include "version.h"
 #include "vmm.h"
 
 /*
- * vmm_api_handle: apply @req to the struct vmm @opaque and fill @resp: 204,
- * 200 with JSON for GETs, or 400 {"fault_message"} with Firecracker's text.
- * Pre-boot requests after InstanceStart and post-boot requests before it are
- * refused without touching anything. VMM (event-loop) thread.
+ * vmm_api_table: one row per endpoint and method ember serves (ops.h), applied
+ * to the struct vmm given as the server's opaque: 204, 200 with JSON for GETs,
+ * or 400 {"fault_message"} with Firecracker's text. Pre-boot requests after
+ * InstanceStart and post-boot requests before it are refused without touching
+ * anything. Its actions run on the VMM (event-loop) thread.
  */
-void vmm_api_handle(void *opaque, struct api_request *req, struct api_response *resp);
+extern const struct api_table vmm_api_table;
 
 #endif

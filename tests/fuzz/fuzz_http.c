@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "http.h"
+#include "ops.h"
 #include "route.h"
+#include "vmm_api.h"
 
 /*
  * Input: byte 0 picks max_body (bits 0-2) and a filler length (bits 3-4),
@@ -103,8 +105,9 @@ static void fuzz_respond(const struct http_request *req)
 {
 	static char fault[ROUTE_FAULT_MAX], esc[6 * ROUTE_FAULT_MAX];
 	static char json[6 * ROUTE_FAULT_MAX + 32], resp[6 * ROUTE_FAULT_MAX + 256];
+	uint64_t served = api_table_served(&vmm_api_table);  /* what ember serves */
 	struct route rt;
-	int rc = route_match(req->method, req->path, req->path_len, req->body_len > 0, &rt);
+	int rc = route_match(req->method, req->path, req->path_len, req->body_len > 0, served, &rt);
 	int n, j;
 	size_t e;
 
@@ -118,7 +121,8 @@ static void fuzz_respond(const struct http_request *req)
 		FUZZ_ASSERT(rt.id_len >= 1 && rt.id_len <= ROUTE_ID_MAX);
 	}
 	if (rc == 0) {
-		FUZZ_ASSERT(route_endpoint_supported(rt.endpoint));
+		FUZZ_ASSERT(route_endpoint_served(served, rt.endpoint));
+		FUZZ_ASSERT(api_table_find(&vmm_api_table, rt.endpoint, rt.method));
 		n = http_format_response(resp, sizeof(resp), 204, NULL, NULL, 0, req->keep_alive);
 		FUZZ_ASSERT(n > 0);
 		return;

@@ -4,15 +4,26 @@
 
 #include "check.h"
 #include "http.h"
+#include "ops.h"
 #include "route.h"
+#include "vmm_api.h"
 
 static struct route rt;
 static char msg[ROUTE_FAULT_MAX];
+/* What ember serves: the endpoints of the VMM's action table (set in main). */
+static uint64_t served_mask;
 
 /* troute: route @path (a C string); bodies as Firecracker expects them by default. */
 static int troute(enum http_method m, const char *path, int has_body)
 {
-	return route_match(m, path, strlen(path), has_body, &rt);
+	return route_match(m, path, strlen(path), has_body, served_mask, &rt);
+}
+
+/* troute_req: route a parsed request, as the server does. */
+static int troute_req(const struct http_request *req)
+{
+	return route_match(req->method, req->path, req->path_len, req->body_len > 0, served_mask,
+			   &rt);
 }
 
 /* troute_fault: the fault_message for the last route, for @method_name. */
@@ -69,7 +80,7 @@ static void test_served_endpoints(void)
 			CHECK(troute_span_eq(rt.id, rt.id_len, served[i].id));
 		else
 			CHECK(rt.id == NULL && rt.id_len == 0);
-		CHECK(route_endpoint_supported(rt.endpoint));
+		CHECK(route_endpoint_served(served_mask, rt.endpoint));
 	}
 }
 
@@ -111,7 +122,7 @@ static void test_unsupported_endpoints(void)
 		    rt.endpoint != later[i].endpoint)
 			CHECK_FAIL_("%s: rc %d error %d endpoint %d", later[i].path, rc,
 				    rt.error, rt.endpoint);
-		CHECK(!route_endpoint_supported(rt.endpoint));
+		CHECK(!route_endpoint_served(served_mask, rt.endpoint));
 	}
 	troute(HTTP_METHOD_PUT, "/snapshot/create", 1);
 	CHECK_STR(troute_fault("PUT"), "PUT /snapshot/create is not supported by ember.");
@@ -168,11 +179,11 @@ static void test_unknown_paths(void)
 	troute(HTTP_METHOD_GET, "//version", 0);
 	CHECK_STR(troute_fault("GET"), "Invalid request method and/or path: GET .");
 	/* not an absolute path at all (the parser never gives one) */
-	CHECK_EQ_I(route_match(HTTP_METHOD_GET, "version", 7, false, &rt), -ENOENT);
-	CHECK_EQ_I(route_match(HTTP_METHOD_GET, "", 0, false, &rt), -ENOENT);
-	CHECK_EQ_I(route_match(HTTP_METHOD_GET, NULL, 0, false, &rt), -ENOENT);
+	CHECK_EQ_I(route_match(HTTP_METHOD_GET, "version", 7, false, served_mask, &rt), -ENOENT);
+	CHECK_EQ_I(route_match(HTTP_METHOD_GET, "", 0, false, served_mask, &rt), -ENOENT);
+	CHECK_EQ_I(route_match(HTTP_METHOD_GET, NULL, 0, false, served_mask, &rt), -ENOENT);
 	CHECK_STR(troute_fault("GET"), "Invalid request method and/or path: GET .");
-	CHECK_EQ_I(route_match(HTTP_METHOD_GET, "/", 1, false, NULL), -EINVAL);
+	CHECK_EQ_I(route_match(HTTP_METHOD_GET, "/", 1, false, served_mask, NULL), -EINVAL);
 }
 
 /* Body presence is checked first, for any path (Firecracker's order). */
@@ -280,18 +291,51 @@ static void test_fault_message_bounds(void)
 
 static void test_endpoint_table(void)
 {
+	uint64_t want = 0;
+	size_t nserved = sizeof(served) / sizeof(served[0]);
+
+	/* ember serves exactly the endpoints and methods of served[]: the VMM's table says so */
+	for (size_t i = 0; i < nserved; i++) {
+		want |= ROUTE_BIT(served[i].endpoint);
+		if (!api_table_find(&vmm_api_table, served[i].endpoint, served[i].method))
+			CHECK_FAIL_("%s: no row in the VMM's table", served[i].path);
+	}
+	CHECK_EQ_U(vmm_api_table.n, nserved);
+	CHECK_EQ_U(served_mask, want);
 	for (int e = ROUTE_NONE + 1; e < ROUTE_ENDPOINT_COUNT; e++) {
 		const char *t = route_endpoint_path((enum route_endpoint)e);
 
 		if (t[0] != '/')
 			CHECK_FAIL_("endpoint %d has no path template", e);
-		CHECK_EQ_I(route_endpoint_supported((enum route_endpoint)e), e < ROUTE_BALLOON);
+		CHECK_EQ_I(route_endpoint_served(served_mask, (enum route_endpoint)e),
+			   (want & ROUTE_BIT(e)) != 0);
 	}
 	CHECK_STR(route_endpoint_path(ROUTE_DRIVE), "/drives/{drive_id}");
 	CHECK_STR(route_endpoint_path(ROUTE_NONE), "");
 	CHECK_STR(route_endpoint_path(ROUTE_ENDPOINT_COUNT), "");
-	CHECK(!route_endpoint_supported(ROUTE_NONE));
-	CHECK(!route_endpoint_supported(ROUTE_ENDPOINT_COUNT));
+	CHECK(!route_endpoint_served(served_mask, ROUTE_NONE));
+	CHECK(!route_endpoint_served(served_mask, ROUTE_ENDPOINT_COUNT));
+	CHECK(!route_endpoint_served(~(uint64_t)0, ROUTE_NONE));
+	CHECK(!route_endpoint_served(~(uint64_t)0, ROUTE_ENDPOINT_COUNT));
+}
+
+/* The mask alone decides what is served; the paths, methods and their order stay Firecracker's. */
+static void test_served_mask(void)
+{
+	CHECK_EQ_I(route_match(HTTP_METHOD_GET, "/version", 8, false, 0, &rt), -ENOTSUP);
+	CHECK_EQ_U(rt.error, ROUTE_ERR_NOT_SUPPORTED);
+	CHECK_STR(troute_fault("GET"), "GET /version is not supported by ember.");
+	/* not served is said before the id is checked, as for Firecracker's other endpoints */
+	CHECK_EQ_I(route_match(HTTP_METHOD_PUT, "/drives/a.b", 11, true, 0, &rt), -ENOTSUP);
+	CHECK_EQ_U(rt.endpoint, ROUTE_DRIVE);
+	/* a method the path does not allow stays Firecracker's error */
+	CHECK_EQ_I(route_match(HTTP_METHOD_PUT, "/version", 8, true, 0, &rt), -ENOENT);
+	CHECK_EQ_I(route_match(HTTP_METHOD_GET, "/balloon", 8, false, ROUTE_BIT(ROUTE_BALLOON),
+			       &rt), 0);
+	CHECK_EQ_U(rt.endpoint, ROUTE_BALLOON);
+	CHECK_EQ_I(route_match(HTTP_METHOD_PUT, "/pmem/pm0", 9, true, ROUTE_BIT(ROUTE_PMEM), &rt),
+		   0);
+	CHECK(troute_span_eq(rt.id, rt.id_len, "pm0"));
 }
 
 /* From bytes to a route: what the server will do for each request. */
@@ -308,25 +352,26 @@ static void test_parse_then_route(void)
 	rc = http_parse_request(s, strlen(s), HTTP_DEFAULT_MAX_BODY, &req, &err);
 	CHECK(rc > 0);
 	off += rc;
-	CHECK_EQ_I(route_match(req.method, req.path, req.path_len, req.body_len > 0, &rt), 0);
+	CHECK_EQ_I(troute_req(&req), 0);
 	CHECK(troute_span_eq(rt.id, rt.id_len, "rootfs"));
 
 	rc = http_parse_request(s + off, strlen(s) - off, HTTP_DEFAULT_MAX_BODY, &req, &err);
 	CHECK(rc > 0);
 	off += rc;
-	CHECK_EQ_I(route_match(req.method, req.path, req.path_len, req.body_len > 0, &rt), -ENOENT);
+	CHECK_EQ_I(troute_req(&req), -ENOENT);
 	route_fault_message(&rt, req.method_name, req.method_len, msg, sizeof(msg));
 	CHECK_STR(msg, "Invalid request method and/or path: DELETE vm.");
 
 	rc = http_parse_request(s + off, strlen(s) - off, HTTP_DEFAULT_MAX_BODY, &req, &err);
 	CHECK_EQ_I(rc, strlen(s) - off);
-	CHECK_EQ_I(route_match(req.method, req.path, req.path_len, req.body_len > 0, &rt), -EINVAL);
+	CHECK_EQ_I(troute_req(&req), -EINVAL);
 	route_fault_message(&rt, req.method_name, req.method_len, msg, sizeof(msg));
 	CHECK_STR(msg, "Empty PUT request.");
 }
 
 int main(void)
 {
+	served_mask = api_table_served(&vmm_api_table);
 	RUN(test_served_endpoints);
 	RUN(test_unsupported_endpoints);
 	RUN(test_invalid_method_and_path);
@@ -337,6 +382,7 @@ int main(void)
 	RUN(test_snapshot_messages);
 	RUN(test_fault_message_bounds);
 	RUN(test_endpoint_table);
+	RUN(test_served_mask);
 	RUN(test_parse_then_route);
 	return check_summary();
 }
