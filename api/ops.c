@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg_err.h"
+#include "err.h"
 #include "log.h"
 #include "metrics.h"
 #include "response.h"
@@ -54,7 +54,7 @@ static void api_op_count_refusal(const struct api_op *op)
 }
 
 int api_request_parse(struct api_request *out, const struct api_op *op, const struct route *rt,
-		      const struct http_request *http, struct cfg_err *e)
+		      const struct http_request *http, struct err *e)
 {
 	int r;
 
@@ -113,7 +113,7 @@ void api_table_apply(const struct api_table *t, void *opaque, struct api_request
 		     struct api_response *resp)
 {
 	const struct api_op *op = req->op;
-	struct cfg_err e = { { 0 } };
+	struct err e = { { 0 } };
 	const char *refusal;
 	int r;
 

@@ -11,7 +11,7 @@
 
 struct api_request;
 struct api_response;
-struct cfg_err;
+struct err;
 
 /* Firecracker's refusals of an operation in the wrong phase. */
 #define API_MSG_AFTER_START  "The requested operation is not supported after starting the microVM."
@@ -49,10 +49,10 @@ struct api_op {
 	enum api_phase phase;
 	size_t arg_size;
 	int (*parse)(void *arg, const char *id, const char *body, size_t len,
-		     struct cfg_err *e);
+		     struct err *e);
 	void (*free_arg)(void *arg);
 	int (*apply)(void *opaque, struct api_request *req, struct api_response *resp,
-		     struct cfg_err *e);
+		     struct err *e);
 	int metric_count, metric_fails;
 };
 
@@ -82,7 +82,7 @@ uint64_t api_table_served(const struct api_table *t);
  * api_request_free() once answered. API thread.
  */
 int api_request_parse(struct api_request *out, const struct api_op *op, const struct route *rt,
-		      const struct http_request *http, struct cfg_err *e);
+		      const struct http_request *http, struct err *e);
 
 /* api_request_free: op->free_arg and free() the parsed body; safe twice. API thread. */
 void api_request_free(struct api_request *r);

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cfg_err.h"
+#include "err.h"
 #include "log.h"
 #include "response.h"
 
@@ -289,7 +289,7 @@ static void api_handle_one(struct api_server *s, struct api_conn *c, const struc
 	struct api_response *resp = &s->answer;
 	const struct api_op *op = NULL;
 	struct route rt;
-	struct cfg_err e = { { 0 } };
+	struct err e = { { 0 } };
 	char fault[ROUTE_FAULT_MAX];
 	int r;
 

@@ -75,7 +75,7 @@ const char *log_level_name(enum log_level l)
  * cfg_path_id: check the id from the URL before the body, in Firecracker's
  * order (checked_id, then deserialisation, then the comparison).
  */
-int cfg_path_id(const char *path_id, struct cfg_err *e)
+int cfg_path_id(const char *path_id, struct err *e)
 {
 	if (!path_id)
 		return 0;
@@ -214,7 +214,7 @@ void boot_source_free(struct boot_source_cfg *b)
  * cfg_boot_args_ok: linux-loader's Cmdline accepts printable ASCII only; the
  * VMM appends its own parameters, so only the user's part is bounded here.
  */
-static int cfg_boot_args_ok(const char *s, struct cfg_err *e)
+static int cfg_boot_args_ok(const char *s, struct err *e)
 {
 	size_t n;
 
@@ -272,7 +272,7 @@ void cfg_machine_defaults(struct machine_cfg *m)
 }
 
 /* cfg_machine_check: VmConfig::update's rules, plus ember's memory cap. */
-static int cfg_machine_check(const struct machine_cfg *m, struct cfg_err *e)
+static int cfg_machine_check(const struct machine_cfg *m, struct err *e)
 {
 	if (m->vcpu_count == 0 || m->vcpu_count > CFG_MAX_VCPUS ||
 	    (m->smt && m->vcpu_count > 1 && (m->vcpu_count & 1)))
@@ -364,7 +364,7 @@ void drive_free(struct drive_cfg *d)
  * cfg_partuuid_ok: the VMM puts it on the kernel command line
  * (root=PARTUUID=...), so only UUID characters are let through.
  */
-static int cfg_partuuid_ok(const char *s, struct cfg_err *e)
+static int cfg_partuuid_ok(const char *s, struct err *e)
 {
 	size_t n;
 
@@ -429,7 +429,7 @@ fail:
 	return -EINVAL;
 }
 
-int config_set_drive(struct vm_config *c, struct drive_cfg *d, struct cfg_err *e)
+int config_set_drive(struct vm_config *c, struct drive_cfg *d, struct err *e)
 {
 	struct drive_cfg tmp;
 	unsigned pos, k;
@@ -496,7 +496,7 @@ static int cfg_mac_parse(const char *s, uint8_t mac[6])
 }
 
 /* cfg_ifname_ok: the kernel's dev_valid_name() rules, checked early. */
-static int cfg_ifname_ok(const char *s, struct cfg_err *e)
+static int cfg_ifname_ok(const char *s, struct err *e)
 {
 	size_t n;
 
@@ -558,7 +558,7 @@ fail:
 	return -EINVAL;
 }
 
-int config_set_net(struct vm_config *c, struct net_cfg *n, struct cfg_err *e)
+int config_set_net(struct vm_config *c, struct net_cfg *n, struct err *e)
 {
 	const uint8_t *m = n->guest_mac;
 	unsigned k, pos = c->nnets;

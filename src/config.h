@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg_err.h"
+#include "err.h"
 
 /*
  * One model serves both the config file (--config-file) and the API bodies:
@@ -162,7 +162,7 @@ void config_free(struct vm_config *c);
  * -EINVAL with @e set (and @c freed).
  */
 int config_parse_file(struct vm_config *c, const char *json, size_t len,
-		      struct cfg_err *e);
+		      struct err *e);
 
 /*
  * Section bodies, each from a JSON object (@json, @len). They fill @out from
@@ -175,21 +175,21 @@ int config_parse_file(struct vm_config *c, const char *json, size_t len,
  * one is refused as Firecracker does ("The ID cannot be empty.").
  */
 int cfg_parse_boot_source(struct boot_source_cfg *out, const char *json,
-			  size_t len, struct cfg_err *e);
+			  size_t len, struct err *e);
 int cfg_parse_machine(struct machine_cfg *out, const char *json, size_t len,
-		      struct cfg_err *e);
+		      struct err *e);
 int cfg_parse_drive(struct drive_cfg *out, const char *path_id,
-		    const char *json, size_t len, struct cfg_err *e);
+		    const char *json, size_t len, struct err *e);
 int cfg_parse_net(struct net_cfg *out, const char *path_id, const char *json,
-		  size_t len, struct cfg_err *e);
+		  size_t len, struct err *e);
 int cfg_parse_vsock(struct vsock_cfg *out, const char *json, size_t len,
-		    struct cfg_err *e);
+		    struct err *e);
 int cfg_parse_logger(struct logger_cfg *out, const char *json, size_t len,
-		     struct cfg_err *e);
+		     struct err *e);
 int cfg_parse_serial(struct serial_cfg *out, const char *json, size_t len,
-		     struct cfg_err *e);
+		     struct err *e);
 int cfg_parse_metrics(struct metrics_cfg *out, const char *json, size_t len,
-		      struct cfg_err *e);
+		      struct err *e);
 
 /*
  * PATCH bodies: change only the fields present. cfg_patch_machine applies to
@@ -199,7 +199,7 @@ int cfg_parse_metrics(struct metrics_cfg *out, const char *json, size_t len,
  * cfg_parse_net_patch below.
  */
 int cfg_patch_machine(struct machine_cfg *inout, const char *json, size_t len,
-		      struct cfg_err *e);
+		      struct err *e);
 
 /*
  * PATCH /drives/{id} (post-boot): "drive_id" (required, equal to @path_id),
@@ -227,9 +227,9 @@ struct net_patch {
 
 /* As the cfg_parse_* functions: 0, or -EINVAL with @e set and @out freed. */
 int cfg_parse_drive_patch(struct drive_patch *out, const char *path_id,
-			  const char *json, size_t len, struct cfg_err *e);
+			  const char *json, size_t len, struct err *e);
 int cfg_parse_net_patch(struct net_patch *out, const char *path_id,
-			const char *json, size_t len, struct cfg_err *e);
+			const char *json, size_t len, struct err *e);
 void drive_patch_free(struct drive_patch *p);
 
 /* PUT /actions: {"action_type": "InstanceStart" | "SendCtrlAltDel" | "FlushMetrics"}. */
@@ -239,7 +239,7 @@ enum vm_action {
 	VM_ACTION_FLUSH_METRICS,
 };
 int cfg_parse_action(enum vm_action *out, const char *json, size_t len,
-		     struct cfg_err *e);
+		     struct err *e);
 
 /* PATCH /vm: {"state": "Paused" | "Resumed"}. */
 enum vm_state_req {
@@ -247,7 +247,7 @@ enum vm_state_req {
 	VM_STATE_RESUMED,
 };
 int cfg_parse_vm_state(enum vm_state_req *out, const char *json, size_t len,
-		       struct cfg_err *e);
+		       struct err *e);
 
 void boot_source_free(struct boot_source_cfg *b);
 void drive_free(struct drive_cfg *d);
@@ -261,10 +261,10 @@ void serial_cfg_free(struct serial_cfg *s);
  * caller's @d is moved into @c and zeroed). At most one root device; the root
  * drive is kept first. Returns 0 or -EINVAL with @e set (then @d untouched).
  */
-int config_set_drive(struct vm_config *c, struct drive_cfg *d, struct cfg_err *e);
+int config_set_drive(struct vm_config *c, struct drive_cfg *d, struct err *e);
 
 /* config_set_net: as config_set_drive; iface ids, tap names and MACs unique. */
-int config_set_net(struct vm_config *c, struct net_cfg *n, struct cfg_err *e);
+int config_set_net(struct vm_config *c, struct net_cfg *n, struct err *e);
 
 /* cfg_valid_id: 1 if @s is a valid drive/iface/vsock id ([A-Za-z0-9_]{1,64}). */
 int cfg_valid_id(const char *s);
@@ -296,7 +296,7 @@ const char *log_level_name(enum log_level l);
  * huge pages cannot back a guest with an initrd (as in Firecracker).
  * Returns 0 or -EINVAL with @e set.
  */
-int config_check(const struct vm_config *c, struct cfg_err *e);
+int config_check(const struct vm_config *c, struct err *e);
 
 /* config_equal / machine_equal: 1 if both describe the same configuration. */
 int config_equal(const struct vm_config *a, const struct vm_config *b);

@@ -17,7 +17,7 @@
 typedef int (*cfg_root_fn)(const struct cfgj *j, const char *path_id, void *out);
 
 static int cfg_parse_root(const char *json, size_t len, const char *path_id, int has_id,
-			  cfg_root_fn fn, void *out, struct cfg_err *e)
+			  cfg_root_fn fn, void *out, struct err *e)
 {
 	struct cfgj j;
 	int r = has_id ? cfg_path_id(path_id, e) : 0;
@@ -78,14 +78,14 @@ static int cfg_root_metrics(const struct cfgj *j, const char *id, void *out)
 }
 
 int cfg_parse_boot_source(struct boot_source_cfg *out, const char *json,
-			  size_t len, struct cfg_err *e)
+			  size_t len, struct err *e)
 {
 	memset(out, 0, sizeof(*out));
 	return cfg_parse_root(json, len, NULL, 0, cfg_root_boot_source, out, e);
 }
 
 int cfg_parse_machine(struct machine_cfg *out, const char *json, size_t len,
-		      struct cfg_err *e)
+		      struct err *e)
 {
 	cfg_machine_defaults(out);
 	return cfg_parse_root(json, len, NULL, 0, cfg_root_machine, out, e);
@@ -105,7 +105,7 @@ static int cfg_root_machine_patch(const struct cfgj *j, const char *id, void *ou
 }
 
 int cfg_patch_machine(struct machine_cfg *inout, const char *json, size_t len,
-		      struct cfg_err *e)
+		      struct err *e)
 {
 	struct cfg_machine_patch p = { *inout, 0 };
 	int r = cfg_parse_root(json, len, NULL, 0, cfg_root_machine_patch, &p, e);
@@ -119,28 +119,28 @@ int cfg_patch_machine(struct machine_cfg *inout, const char *json, size_t len,
 }
 
 int cfg_parse_drive(struct drive_cfg *out, const char *path_id,
-		    const char *json, size_t len, struct cfg_err *e)
+		    const char *json, size_t len, struct err *e)
 {
 	memset(out, 0, sizeof(*out));
 	return cfg_parse_root(json, len, path_id, 1, cfg_root_drive, out, e);
 }
 
 int cfg_parse_net(struct net_cfg *out, const char *path_id, const char *json,
-		  size_t len, struct cfg_err *e)
+		  size_t len, struct err *e)
 {
 	memset(out, 0, sizeof(*out));
 	return cfg_parse_root(json, len, path_id, 1, cfg_root_net, out, e);
 }
 
 int cfg_parse_vsock(struct vsock_cfg *out, const char *json, size_t len,
-		    struct cfg_err *e)
+		    struct err *e)
 {
 	memset(out, 0, sizeof(*out));
 	return cfg_parse_root(json, len, NULL, 0, cfg_root_vsock, out, e);
 }
 
 int cfg_parse_logger(struct logger_cfg *out, const char *json, size_t len,
-		     struct cfg_err *e)
+		     struct err *e)
 {
 	memset(out, 0, sizeof(*out));
 	out->level = LOG_LEVEL_INFO;
@@ -148,14 +148,14 @@ int cfg_parse_logger(struct logger_cfg *out, const char *json, size_t len,
 }
 
 int cfg_parse_serial(struct serial_cfg *out, const char *json, size_t len,
-		     struct cfg_err *e)
+		     struct err *e)
 {
 	memset(out, 0, sizeof(*out));
 	return cfg_parse_root(json, len, NULL, 0, cfg_root_serial, out, e);
 }
 
 int cfg_parse_metrics(struct metrics_cfg *out, const char *json, size_t len,
-		      struct cfg_err *e)
+		      struct err *e)
 {
 	memset(out, 0, sizeof(*out));
 	return cfg_parse_root(json, len, NULL, 0, cfg_root_metrics, out, e);
@@ -205,7 +205,7 @@ static int cfg_root_drive_patch(const struct cfgj *j, const char *id, void *out)
 }
 
 int cfg_parse_drive_patch(struct drive_patch *out, const char *path_id,
-			  const char *json, size_t len, struct cfg_err *e)
+			  const char *json, size_t len, struct err *e)
 {
 	int r;
 
@@ -248,7 +248,7 @@ static int cfg_root_net_patch(const struct cfgj *j, const char *id, void *out)
 }
 
 int cfg_parse_net_patch(struct net_patch *out, const char *path_id,
-			const char *json, size_t len, struct cfg_err *e)
+			const char *json, size_t len, struct err *e)
 {
 	int r;
 
@@ -264,7 +264,7 @@ int cfg_parse_net_patch(struct net_patch *out, const char *path_id,
 /* cfg_parse_one_enum: a body whose only member is one required enum string. */
 static int cfg_parse_one_enum(const char *json, size_t len, const char *what,
 			      const char *field, const char *const *names,
-			      int n, int *out, struct cfg_err *e)
+			      int n, int *out, struct err *e)
 {
 	struct cfgj j;
 	int r, v[1];
@@ -281,7 +281,7 @@ static int cfg_parse_one_enum(const char *json, size_t len, const char *what,
 }
 
 int cfg_parse_action(enum vm_action *out, const char *json, size_t len,
-		     struct cfg_err *e)
+		     struct err *e)
 {
 	/* In enum vm_action order. */
 	static const char *const names[] = { "InstanceStart", "SendCtrlAltDel",
@@ -296,7 +296,7 @@ int cfg_parse_action(enum vm_action *out, const char *json, size_t len,
 }
 
 int cfg_parse_vm_state(enum vm_state_req *out, const char *json, size_t len,
-		       struct cfg_err *e)
+		       struct err *e)
 {
 	static const char *const names[] = { "Paused", "Resumed" };
 	int idx = 0, r;

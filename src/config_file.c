@@ -29,7 +29,7 @@ void config_free(struct vm_config *c)
 	config_init(c);
 }
 
-int config_check(const struct vm_config *c, struct cfg_err *e)
+int config_check(const struct vm_config *c, struct err *e)
 {
 	if (c->machine.huge_pages != HUGE_PAGES_NONE && c->has_boot_source &&
 	    c->boot_source.initrd_path)
@@ -157,7 +157,7 @@ prefixed:
 }
 
 int config_parse_file(struct vm_config *c, const char *json, size_t len,
-		      struct cfg_err *e)
+		      struct err *e)
 {
 	struct cfgj j;
 	int r;

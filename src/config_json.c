@@ -14,21 +14,20 @@
 
 /* ---- errors ---------------------------------------------------------- */
 
-int cfg_seterr(struct cfg_err *e, const char *fmt, ...)
+int cfg_seterr(struct err *e, const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
-	if (e) {
-		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
+	va_start(ap, fmt);
+	r = err_vset(e, -EINVAL, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
-void cfg_err_prefix(struct cfg_err *e, const char *prefix)
+void cfg_err_prefix(struct err *e, const char *prefix)
 {
-	char tmp[CFG_ERR_MAX];
+	char tmp[ERR_MSG_MAX];
 	size_t n, m;
 
 	if (!e)
@@ -355,7 +354,7 @@ static const jsmntok_t *cfgj_tok(const struct cfgj *j, int i)
 	return &((const jsmntok_t *)j->tok)[i];
 }
 
-int cfgj_open(struct cfgj *j, const char *json, size_t len, struct cfg_err *e)
+int cfgj_open(struct cfgj *j, const char *json, size_t len, struct err *e)
 {
 	struct cfgj_scan sc = { (const unsigned char *)json, len, 0, 0, NULL };
 	unsigned line = 1, col = 1;

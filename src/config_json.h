@@ -24,11 +24,11 @@ struct cfgj {
 	size_t len;
 	void *tok;               /* jsmntok_t[ntok], private to config_json.c */
 	int ntok;
-	struct cfg_err *e;
+	struct err *e;
 };
 
 /* cfgj_open: validate and tokenise @json; the root must be an object. */
-int cfgj_open(struct cfgj *j, const char *json, size_t len, struct cfg_err *e);
+int cfgj_open(struct cfgj *j, const char *json, size_t len, struct err *e);
 
 /* cfgj_close: free the tokens (safe on a zeroed or failed cfgj). */
 void cfgj_close(struct cfgj *j);
@@ -74,11 +74,11 @@ int cfgj_str_buf(const struct cfgj *j, int i, const char *name, char *buf,
 		 size_t cap);
 
 /* cfg_seterr: format a message into @e (NULL-safe). Returns -EINVAL. */
-int cfg_seterr(struct cfg_err *e, const char *fmt, ...)
+int cfg_seterr(struct err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* cfg_err_prefix: put "@prefix: " in front of the message in @e. */
-void cfg_err_prefix(struct cfg_err *e, const char *prefix);
+void cfg_err_prefix(struct err *e, const char *prefix);
 
 /*
  * Writing: append to a fixed buffer; once it is full the writer only counts,

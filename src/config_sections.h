@@ -35,7 +35,7 @@ int cfg_machine_at(const struct cfgj *j, int i, struct machine_cfg *m,
 void cfg_machine_defaults(struct machine_cfg *m);
 
 /* cfg_path_id: check an id from the URL (NULL: none); Firecracker's texts. */
-int cfg_path_id(const char *path_id, struct cfg_err *e);
+int cfg_path_id(const char *path_id, struct err *e);
 
 /* cfg_id_at: a body id, valid and equal to @path_id if given, into @out. */
 int cfg_id_at(const struct cfgj *j, int i, const char *name,

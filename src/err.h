@@ -2,6 +2,8 @@
 #ifndef EMBER_ERR_H
 #define EMBER_ERR_H
 
+#include <stdarg.h>
+
 #define ERR_MSG_MAX 256
 
 /*
@@ -15,5 +17,8 @@ struct err {
 
 /* err_set: format @e's message (when @e is not NULL) and return @rc. Any thread. */
 int err_set(struct err *e, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* err_vset: err_set() with a va_list, for helpers that add a fixed return code. */
+int err_vset(struct err *e, int rc, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 #endif

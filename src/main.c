@@ -349,7 +349,7 @@ static int configure_from_flags(struct vmm *vmm, const struct opts *o)
 {
 	struct logger_cfg lc;
 	struct metrics_cfg mc;
-	struct cfg_err e = { { 0 } };
+	struct err e = { { 0 } };
 
 	memset(&lc, 0, sizeof(lc));
 	lc.present = true;
@@ -382,7 +382,7 @@ static int configure_from_flags(struct vmm *vmm, const struct opts *o)
 static int load_config_file(struct vmm *vmm, const char *path)
 {
 	struct vm_config cfg;
-	struct cfg_err e = { { 0 } };
+	struct err e = { { 0 } };
 	size_t len;
 	char *json = read_file(path, &len);
 	int r;
@@ -426,7 +426,7 @@ int main(int argc, char **argv)
 	struct evloop loop;
 	struct vmm vmm;
 	struct vmm_opts vo;
-	struct cfg_err e = { { 0 } };
+	struct err e = { { 0 } };
 	char err[256];
 	int r, code, timer_fd = -1;
 

@@ -17,7 +17,7 @@
 /* Whether token @t is a string, without leaving an error behind when it is not. */
 static int sj_is_string(const struct cfgj *j, int t)
 {
-	struct cfg_err saved = *j->e;
+	struct err saved = *j->e;
 	int is = cfgj_string(j, t, "") == 0;
 
 	*j->e = saved;
@@ -173,7 +173,7 @@ int seccomp_json_parse(const char *json, size_t len, scmp_filter_ctx out[SECCOMP
 		       char *err, size_t errlen)
 {
 	static const char *const kinds[SECCOMP_KINDS] = { "vmm", "api", "vcpu" };
-	struct cfg_err e = { { 0 } };
+	struct err e = { { 0 } };
 	struct cfgj j;
 	int v[SECCOMP_KINDS], r = -EINVAL;
 

@@ -23,16 +23,6 @@
 #include "metrics.h"
 #include "seccomp_filters.h"
 
-int vmm_err(struct cfg_err *e, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 {
 	memset(v, 0, sizeof(*v));
@@ -53,25 +43,25 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 	return 0;
 }
 
-static int vmm_open_image(const char *path, const char *what, struct cfg_err *e)
+static int vmm_open_image(const char *path, const char *what, struct err *e)
 {
 	struct img_src s;
 	/* Non-blocking: a FIFO named by a client must not hang the VMM thread in open(). */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), r;
 
 	if (fd < 0)
-		return vmm_err(e, -errno, "Cannot open %s file %s: %s", what, path, strerror(errno));
+		return err_set(e, -errno, "Cannot open %s file %s: %s", what, path, strerror(errno));
 	r = img_from_fd(&s, fd);
 	if (r == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
 		r = -errno;
 	if (r) {
 		close(fd);
-		return vmm_err(e, r, "%s file %s is not a regular file", what, path);
+		return err_set(e, r, "%s file %s is not a regular file", what, path);
 	}
 	return fd;
 }
 
-int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct cfg_err *e)
+int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct err *e)
 {
 	int kfd, ifd = -1;
 
@@ -98,15 +88,15 @@ int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct cfg_err
 	return 0;
 }
 
-int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e)
+int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct err *e)
 {
 	int r;
 
 	if (v->logger_set)
-		return vmm_err(e, -EINVAL, "The logger was already configured.");
+		return err_set(e, -EINVAL, "The logger was already configured.");
 	r = log_configure(l);
 	if (r)
-		return vmm_err(e, r, "Cannot open the log file %s: %s",
+		return err_set(e, r, "Cannot open the log file %s: %s",
 			       l->log_path ? l->log_path : "(stdout)", strerror(-r));
 	logger_free(&v->cfg.logger);
 	v->cfg.logger = *l;
@@ -115,15 +105,15 @@ int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e)
 	return 0;
 }
 
-int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e)
+int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct err *e)
 {
 	int r;
 
 	if (v->metrics_set)
-		return vmm_err(e, -EINVAL, "The metrics system was already configured.");
+		return err_set(e, -EINVAL, "The metrics system was already configured.");
 	r = metrics_open(m->metrics_path);
 	if (r)
-		return vmm_err(e, r, "Cannot open the metrics file %s: %s", m->metrics_path,
+		return err_set(e, r, "Cannot open the metrics file %s: %s", m->metrics_path,
 			       strerror(-r));
 	metrics_free(&v->cfg.metrics);
 	v->cfg.metrics = *m;
@@ -132,7 +122,7 @@ int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e)
 	return 0;
 }
 
-int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct cfg_err *e)
+int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct err *e)
 {
 	int fd = -1;
 
@@ -141,7 +131,7 @@ int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct cfg_err *e)
 	if (s->serial_out_path &&
 	    (fd = open(s->serial_out_path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
 		       0600)) < 0)
-		return vmm_err(e, -errno, "Cannot open the serial output file %s: %s",
+		return err_set(e, -errno, "Cannot open the serial output file %s: %s",
 			       s->serial_out_path, strerror(errno));
 	if (v->serial_out_fd >= 0)
 		close(v->serial_out_fd);
@@ -158,7 +148,7 @@ static int vmm_console_out(const struct vmm *v)
 	return v->serial_out_fd >= 0 ? v->serial_out_fd : v->opts.console_fd_out;
 }
 
-int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e)
+int vmm_apply_config(struct vmm *v, struct vm_config *c, struct err *e)
 {
 	int r;
 
@@ -329,7 +319,7 @@ static int vmm_write_cpu_tables(struct vmm *v, struct boot_zero_page_args *za)
 }
 
 /* The command line: boot_args, then what the VMM adds (compat guide). */
-static int vmm_build_cmdline(struct vmm *v, struct cfg_err *e)
+static int vmm_build_cmdline(struct vmm *v, struct err *e)
 {
 	const char *args = v->cfg.boot_source.boot_args ? v->cfg.boot_source.boot_args
 							: CFG_DEFAULT_BOOT_ARGS;
@@ -340,14 +330,14 @@ static int vmm_build_cmdline(struct vmm *v, struct cfg_err *e)
 	r = boot_cmdline_build(v->cmdline, sizeof(v->cmdline), args, extra);
 
 	if (r < 0)
-		return vmm_err(e, -E2BIG, "The kernel command line is longer than %llu bytes",
+		return err_set(e, -E2BIG, "The kernel command line is longer than %llu bytes",
 			       (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
 	if (gmem_write(&v->mem, LAYOUT_CMDLINE_START, v->cmdline, (size_t)r))
-		return vmm_err(e, -ENOMEM, "Guest memory is too small for the command line");
+		return err_set(e, -ENOMEM, "Guest memory is too small for the command line");
 	return r;
 }
 
-static int vmm_load(struct vmm *v, struct kernel_info *ki, uint64_t gdt[4], struct cfg_err *e)
+static int vmm_load(struct vmm *v, struct kernel_info *ki, uint64_t gdt[4], struct err *e)
 {
 	struct boot_zero_page_args za;
 	struct e820_entry e820[8];
@@ -380,21 +370,21 @@ static int vmm_load(struct vmm *v, struct kernel_info *ki, uint64_t gdt[4], stru
 	}
 
 	if ((r = vmm_write_cpu_tables(v, &za)))
-		return vmm_err(e, r, "Guest memory is too small for the MP and ACPI tables");
+		return err_set(e, r, "Guest memory is too small for the MP and ACPI tables");
 
 	if (ki->kind == BOOT_ENTRY_PVH) {
 		if (boot_pvh_write(&v->mem, &za) || boot_gdt_write(&v->mem, 0, gdt))
-			return vmm_err(e, -ENOMEM, "Guest memory is too small for the PVH boot structures");
+			return err_set(e, -ENOMEM, "Guest memory is too small for the PVH boot structures");
 		return 0;
 	}
 	p = gmem_ptr(&v->mem, LAYOUT_ZERO_PAGE_START, BP_SIZE);
 	if (!p || boot_zero_page_build(p, &za) || boot_pagetables_write(&v->mem) ||
 	    boot_gdt_write(&v->mem, 1, gdt))
-		return vmm_err(e, -ENOMEM, "Guest memory is too small for the boot structures");
+		return err_set(e, -ENOMEM, "Guest memory is too small for the boot structures");
 	return 0;
 }
 
-static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
+static int vmm_add_legacy_devices(struct vmm *v, struct err *e)
 {
 	int r;
 
@@ -406,7 +396,7 @@ static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
 	(void)vmm_dev_add(v, &acpi_pm_dev_ops, &v->acpi_pm, NULL, LAYOUT_ACPI_SLEEP_PORT, 1, -1, 0);
 	if ((r = serial_init(&v->serial, vmm_console_out(v), vmm_serial_irq, v)) ||
 	    (r = i8042_init(&v->i8042, vmm_kbd_irq, vmm_kbd_reset, v)))
-		return vmm_err(e, r, "Cannot create the legacy devices: %s", strerror(-r));
+		return err_set(e, r, "Cannot create the legacy devices: %s", strerror(-r));
 	acpi_pm_init(&v->acpi_pm, vmm_acpi_poweroff, v);
 	serial_set_limit(&v->serial, &v->cfg.serial.rate_limiter);
 	v->serial.rx_space = vmm_serial_rx_space;
@@ -415,17 +405,17 @@ static int vmm_add_legacy_devices(struct vmm *v, struct cfg_err *e)
 	    (r = bus_add(&v->pio, LAYOUT_I8042_DATA_PORT, 1, &i8042_data_ops, &v->i8042)) ||
 	    (r = bus_add(&v->pio, LAYOUT_I8042_CMD_PORT, 1, &i8042_cmd_ops, &v->i8042)) ||
 	    (r = bus_add(&v->pio, LAYOUT_ACPI_SLEEP_PORT, 1, &acpi_pm_ops, &v->acpi_pm)))
-		return vmm_err(e, r, "Cannot register the legacy devices");
+		return err_set(e, r, "Cannot register the legacy devices");
 	if (v->opts.boot_timer &&
 	    (r = bus_add(&v->mmio, LAYOUT_BOOT_TIMER_START, LAYOUT_BOOT_TIMER_SIZE,
 			 &boottimer_ops, &v->boottimer)))
-		return vmm_err(e, r, "Cannot register the boot timer");
+		return err_set(e, r, "Cannot register the boot timer");
 	if (v->opts.boot_timer)
 		(void)vmm_dev_add(v, &boottimer_dev_ops, &v->boottimer, NULL, LAYOUT_BOOT_TIMER_START,
 				  LAYOUT_BOOT_TIMER_SIZE, -1, 0);
 	if ((r = evloop_add(v->loop, v->stop_efd, EPOLLIN, vmm_on_stop, v)) ||
 	    (r = evloop_add(v->loop, v->rx_efd, EPOLLIN, vmm_on_rx_space, v)))
-		return vmm_err(e, r, "Cannot watch the VMM's event fds");
+		return err_set(e, r, "Cannot watch the VMM's event fds");
 	/* A regular file (which never makes a writer wait) cannot be polled: nothing to watch. */
 	if (vmm_console_out(v) >= 0 &&
 	    evloop_add(v->loop, vmm_console_out(v), EPOLLOUT | EPOLLET, vmm_on_stdout, v))
@@ -452,12 +442,12 @@ static int vmm_vcpu_thread_init(void *opaque, unsigned index)
 }
 
 static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const uint64_t gdt[4],
-			    struct cfg_err *e)
+			    struct err *e)
 {
 	int r;
 
 	if ((r = vcpu_ctx_init(&v->vctx)))
-		return vmm_err(e, r, "Cannot create vCPU state: %s", strerror(-r));
+		return err_set(e, r, "Cannot create vCPU state: %s", strerror(-r));
 	v->vctx_ready = 1;
 	v->vctx.pio = &v->pio;
 	v->vctx.mmio = &v->mmio;
@@ -477,7 +467,7 @@ static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const u
 }
 
 /* Create the VM and (@with_memory) guest RAM unless vmm_prewarm() already did, for this size. */
-static int vmm_prepare(struct vmm *v, int with_memory, struct cfg_err *e)
+static int vmm_prepare(struct vmm *v, int with_memory, struct err *e)
 {
 	uint64_t want = v->cfg.machine.mem_size_mib << 20;
 	int r;
@@ -499,7 +489,7 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct cfg_err *e)
 	}
 	r = gmem_init(&v->mem, want, LAYOUT_RAM_HOLE);
 	if (r)
-		return vmm_err(e, r, "Cannot allocate %llu MiB of guest memory: %s",
+		return err_set(e, r, "Cannot allocate %llu MiB of guest memory: %s",
 			       (unsigned long long)v->cfg.machine.mem_size_mib, strerror(-r));
 	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e->msg, sizeof(e->msg)))) {
 		/* No slot is left registered: drop the RAM too, the next size starts clean. */
@@ -512,7 +502,7 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct cfg_err *e)
 
 void vmm_prewarm(struct vmm *v, int with_memory)
 {
-	struct cfg_err e;
+	struct err e;
 
 	if (v->state != VMM_NOT_STARTED)
 		return;
@@ -562,16 +552,16 @@ static void vmm_undo_start(struct vmm *v)
 	v->mem_ready = 0;
 }
 
-int vmm_start(struct vmm *v, struct cfg_err *e)
+int vmm_start(struct vmm *v, struct err *e)
 {
 	struct kernel_info ki;
 	uint64_t gdt[4];
 	int r;
 
 	if (v->state != VMM_NOT_STARTED)
-		return vmm_err(e, -EINVAL, "The microVM was already started");
+		return err_set(e, -EINVAL, "The microVM was already started");
 	if (!v->cfg.has_boot_source || v->kernel_fd < 0)
-		return vmm_err(e, -EINVAL, "Cannot start microvm without kernel configuration.");
+		return err_set(e, -EINVAL, "Cannot start microvm without kernel configuration.");
 	v->start_wall_us = boottimer_now_us();
 	v->start_cpu_us = boottimer_cpu_us();
 	v->boottimer.start_wall_us = v->start_wall_us;
@@ -581,12 +571,12 @@ int vmm_start(struct vmm *v, struct cfg_err *e)
 	/* Devices first: their command-line arguments go into what vmm_load() writes. */
 	if ((r = vmm_prepare(v, 1, e)) ||
 	    (v->nvcpus > v->vm.max_vcpus &&
-	     (r = vmm_err(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus))) ||
+	     (r = err_set(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus))) ||
 	    (r = vmm_add_legacy_devices(v, e)) || (r = vmm_add_block_devices(v, e)) ||
 	    (r = vmm_add_net_devices(v, e)) || (r = vmm_add_vsock_device(v, e)) ||
 	    (r = vmm_load(v, &ki, gdt, e)) || (r = vmm_create_vcpus(v, &ki, gdt, e)) ||
 	    ((r = vcpu_signals_init()) &&
-	     (r = vmm_err(e, r, "Cannot install the vCPU signal handler")))) {
+	     (r = err_set(e, r, "Cannot install the vCPU signal handler")))) {
 		vmm_undo_start(v);
 		return r;
 	}
@@ -599,14 +589,14 @@ int vmm_start(struct vmm *v, struct cfg_err *e)
 		 (unsigned long long)v->first_insn_build_us);
 	for (unsigned i = 0; i < v->nvcpus; i++)
 		if ((r = vcpu_start(&v->vcpus[i]))) {
-			vmm_err(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
+			err_set(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
 			vmm_undo_start(v);
 			return r;
 		}
 	v->state = VMM_RUNNING;
 	/* The VM is built: from now on the event-loop thread needs only its list. */
 	if ((r = seccomp_install(SECCOMP_VMM)))
-		return vmm_err(e, r, "Cannot install the VMM thread's seccomp filter");
+		return err_set(e, r, "Cannot install the VMM thread's seccomp filter");
 	return 0;
 }
 

@@ -114,55 +114,55 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop);
  * vmm_set_boot_source: take @b (moved in) and open its kernel and initrd now,
  * so a bad path fails at configuration time. 0 or -errno with @e set.
  */
-int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct cfg_err *e);
+int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct err *e);
 
 /*
  * vmm_set_drive: validate @d (its file opens with the access it asks for)
  * and add or replace it (moved in). Pre-boot. 0 or -errno with @e set.
  */
-int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e);
+int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct err *e);
 
 /*
  * vmm_patch_drive: post-boot: swap the backing file of a drive (the guest
  * sees the new capacity through a config-change interrupt); rate limiters
  * are accepted. 0 or -errno with @e set.
  */
-int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e);
+int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct err *e);
 
 /*
  * vmm_set_net: open the tap of @n now (a missing or busy tap fails here, not
  * at InstanceStart) and add or replace the interface (moved in). Pre-boot.
  */
-int vmm_set_net(struct vmm *v, struct net_cfg *n, struct cfg_err *e);
+int vmm_set_net(struct vmm *v, struct net_cfg *n, struct err *e);
 
 /* vmm_patch_net: post-boot rate-limiter update of an interface (accepted, stored). */
-int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e);
+int vmm_patch_net(struct vmm *v, struct net_patch *p, struct err *e);
 
 /*
  * vmm_set_vsock: bind the vsock's Unix listener at uds_path now (a live one
  * elsewhere fails here) and set the device (moved in). Pre-boot.
  */
-int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct cfg_err *e);
+int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct err *e);
 
 /* vmm_set_logger / vmm_set_metrics: configure once (file opened now); 0 or -errno with @e. */
-int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct cfg_err *e);
-int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct cfg_err *e);
+int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct err *e);
+int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct err *e);
 /* vmm_set_serial: PUT /serial (pre-boot; a second one replaces the first): the output file
  * opened now; @s moved into the configuration. 0 or -errno with @e. */
-int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct cfg_err *e);
+int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct err *e);
 
 /*
  * vmm_apply_config: take a whole parsed config file (moved in) and apply each
  * section as the API would. 0 or -errno with @e set.
  */
-int vmm_apply_config(struct vmm *v, struct vm_config *c, struct cfg_err *e);
+int vmm_apply_config(struct vmm *v, struct vm_config *c, struct err *e);
 
 /*
  * vmm_start: InstanceStart: build guest memory, load the kernel, write the
  * boot structures, create devices and vCPUs, and start the vCPU threads.
  * 0 or -errno with @e set (the VMM is then unusable: exit). Loop thread.
  */
-int vmm_start(struct vmm *v, struct cfg_err *e);
+int vmm_start(struct vmm *v, struct err *e);
 
 /*
  * vmm_prewarm: do the work InstanceStart would otherwise wait for and that

@@ -12,80 +12,80 @@
 /* ---- body parsers (API thread): the config model's, one per body type ---- */
 
 static int vmm_api_parse_machine(void *arg, const char *id, const char *body, size_t len,
-				 struct cfg_err *e)
+				 struct err *e)
 {
 	(void)id;
 	return cfg_parse_machine(arg, body, len, e);
 }
 
 static int vmm_api_parse_boot_source(void *arg, const char *id, const char *body, size_t len,
-				     struct cfg_err *e)
+				     struct err *e)
 {
 	(void)id;
 	return cfg_parse_boot_source(arg, body, len, e);
 }
 
 static int vmm_api_parse_drive(void *arg, const char *id, const char *body, size_t len,
-			       struct cfg_err *e)
+			       struct err *e)
 {
 	return cfg_parse_drive(arg, id, body, len, e);
 }
 
 static int vmm_api_parse_drive_patch(void *arg, const char *id, const char *body, size_t len,
-				     struct cfg_err *e)
+				     struct err *e)
 {
 	return cfg_parse_drive_patch(arg, id, body, len, e);
 }
 
 static int vmm_api_parse_net(void *arg, const char *id, const char *body, size_t len,
-			     struct cfg_err *e)
+			     struct err *e)
 {
 	return cfg_parse_net(arg, id, body, len, e);
 }
 
 static int vmm_api_parse_net_patch(void *arg, const char *id, const char *body, size_t len,
-				   struct cfg_err *e)
+				   struct err *e)
 {
 	return cfg_parse_net_patch(arg, id, body, len, e);
 }
 
 static int vmm_api_parse_vsock(void *arg, const char *id, const char *body, size_t len,
-			       struct cfg_err *e)
+			       struct err *e)
 {
 	(void)id;
 	return cfg_parse_vsock(arg, body, len, e);
 }
 
 static int vmm_api_parse_action(void *arg, const char *id, const char *body, size_t len,
-				struct cfg_err *e)
+				struct err *e)
 {
 	(void)id;
 	return cfg_parse_action(arg, body, len, e);
 }
 
 static int vmm_api_parse_vm_state(void *arg, const char *id, const char *body, size_t len,
-				  struct cfg_err *e)
+				  struct err *e)
 {
 	(void)id;
 	return cfg_parse_vm_state(arg, body, len, e);
 }
 
 static int vmm_api_parse_logger(void *arg, const char *id, const char *body, size_t len,
-				struct cfg_err *e)
+				struct err *e)
 {
 	(void)id;
 	return cfg_parse_logger(arg, body, len, e);
 }
 
 static int vmm_api_parse_metrics(void *arg, const char *id, const char *body, size_t len,
-				 struct cfg_err *e)
+				 struct err *e)
 {
 	(void)id;
 	return cfg_parse_metrics(arg, body, len, e);
 }
 
 static int vmm_api_parse_serial(void *arg, const char *id, const char *body, size_t len,
-				struct cfg_err *e)
+				struct err *e)
 {
 	(void)id;
 	return cfg_parse_serial(arg, body, len, e);
@@ -101,7 +101,7 @@ static void vmm_api_free_serial(void *arg) { serial_cfg_free(arg); }
 
 /* ---- actions (VMM thread) ------------------------------------------------- */
 
-static int vmm_api_refuse(struct cfg_err *e, int err, const char *msg)
+static int vmm_api_refuse(struct err *e, int err, const char *msg)
 {
 	snprintf(e->msg, sizeof(e->msg), "%s", msg);
 	return err;
@@ -117,7 +117,7 @@ static const char *vmm_api_state_name(enum vmm_state s)
 }
 
 static int vmm_api_get_instance_info(void *opaque, struct api_request *req,
-				     struct api_response *resp, struct cfg_err *e)
+				     struct api_response *resp, struct err *e)
 {
 	struct vmm *v = opaque;
 	char id[2 * CFG_ID_MAX + 8];
@@ -135,7 +135,7 @@ static int vmm_api_get_instance_info(void *opaque, struct api_request *req,
 }
 
 static int vmm_api_get_version(void *opaque, struct api_request *req,
-			       struct api_response *resp, struct cfg_err *e)
+			       struct api_response *resp, struct err *e)
 {
 	char json[64];
 	int n;
@@ -165,7 +165,7 @@ static int vmm_api_answer_json(struct api_response *resp, int n)
 }
 
 static int vmm_api_get_machine(void *opaque, struct api_request *req,
-			       struct api_response *resp, struct cfg_err *e)
+			       struct api_response *resp, struct err *e)
 {
 	struct vmm *v = opaque;
 
@@ -176,7 +176,7 @@ static int vmm_api_get_machine(void *opaque, struct api_request *req,
 }
 
 static int vmm_api_get_vm_config(void *opaque, struct api_request *req,
-				 struct api_response *resp, struct cfg_err *e)
+				 struct api_response *resp, struct err *e)
 {
 	struct vmm *v = opaque;
 
@@ -186,7 +186,7 @@ static int vmm_api_get_vm_config(void *opaque, struct api_request *req,
 }
 
 /* vmm_api_set_machine: @m replaces the machine configuration if the whole still holds. */
-static int vmm_api_set_machine(struct vmm *v, const struct machine_cfg *m, struct cfg_err *e)
+static int vmm_api_set_machine(struct vmm *v, const struct machine_cfg *m, struct err *e)
 {
 	struct vm_config view = v->cfg;   /* a shallow view for config_check() */
 
@@ -201,7 +201,7 @@ static int vmm_api_set_machine(struct vmm *v, const struct machine_cfg *m, struc
 }
 
 static int vmm_api_put_machine(void *opaque, struct api_request *req,
-			       struct api_response *resp, struct cfg_err *e)
+			       struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_api_set_machine(opaque, req->arg, e);
@@ -209,7 +209,7 @@ static int vmm_api_put_machine(void *opaque, struct api_request *req,
 
 /* PATCH /machine-config merges onto the current configuration: parsed here, once. */
 static int vmm_api_patch_machine(void *opaque, struct api_request *req,
-				 struct api_response *resp, struct cfg_err *e)
+				 struct api_response *resp, struct err *e)
 {
 	struct vmm *v = opaque;
 	struct machine_cfg m = v->cfg.machine;
@@ -221,7 +221,7 @@ static int vmm_api_patch_machine(void *opaque, struct api_request *req,
 }
 
 static int vmm_api_put_boot_source(void *opaque, struct api_request *req,
-				   struct api_response *resp, struct cfg_err *e)
+				   struct api_response *resp, struct err *e)
 {
 	struct vmm *v = opaque;
 	struct boot_source_cfg *b = req->arg;
@@ -238,56 +238,56 @@ static int vmm_api_put_boot_source(void *opaque, struct api_request *req,
 }
 
 static int vmm_api_put_drive(void *opaque, struct api_request *req,
-			     struct api_response *resp, struct cfg_err *e)
+			     struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_set_drive(opaque, req->arg, e);
 }
 
 static int vmm_api_patch_drive(void *opaque, struct api_request *req,
-			       struct api_response *resp, struct cfg_err *e)
+			       struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_patch_drive(opaque, req->arg, e) ? -EINVAL : 0;
 }
 
 static int vmm_api_put_net(void *opaque, struct api_request *req,
-			   struct api_response *resp, struct cfg_err *e)
+			   struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_set_net(opaque, req->arg, e);
 }
 
 static int vmm_api_patch_net(void *opaque, struct api_request *req,
-			     struct api_response *resp, struct cfg_err *e)
+			     struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_patch_net(opaque, req->arg, e) ? -EINVAL : 0;
 }
 
 static int vmm_api_put_vsock(void *opaque, struct api_request *req,
-			     struct api_response *resp, struct cfg_err *e)
+			     struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_set_vsock(opaque, req->arg, e);
 }
 
 static int vmm_api_put_logger(void *opaque, struct api_request *req,
-			      struct api_response *resp, struct cfg_err *e)
+			      struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_set_logger(opaque, req->arg, e);
 }
 
 static int vmm_api_put_metrics(void *opaque, struct api_request *req,
-			       struct api_response *resp, struct cfg_err *e)
+			       struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_set_metrics(opaque, req->arg, e);
 }
 
 static int vmm_api_put_serial(void *opaque, struct api_request *req,
-			      struct api_response *resp, struct cfg_err *e)
+			      struct api_response *resp, struct err *e)
 {
 	(void)resp;
 	return vmm_set_serial(opaque, req->arg, e);
@@ -295,7 +295,7 @@ static int vmm_api_put_serial(void *opaque, struct api_request *req,
 
 /* PUT /actions: any phase as a whole; each action has its own rule. */
 static int vmm_api_put_action(void *opaque, struct api_request *req,
-			      struct api_response *resp, struct cfg_err *e)
+			      struct api_response *resp, struct err *e)
 {
 	struct vmm *v = opaque;
 	const enum vm_action *action = req->arg;
@@ -330,7 +330,7 @@ static int vmm_api_put_action(void *opaque, struct api_request *req,
 
 /* PATCH /vm (post-boot): pause or resume; the same state again is accepted. */
 static int vmm_api_patch_vm(void *opaque, struct api_request *req,
-			    struct api_response *resp, struct cfg_err *e)
+			    struct api_response *resp, struct err *e)
 {
 	struct vmm *v = opaque;
 	const enum vm_state_req *state = req->arg;

@@ -26,23 +26,23 @@ static void vmm_merge_rate_limiter(struct rate_limiter_cfg *to, const struct rat
 		to->ops = from->ops;
 }
 
-int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct cfg_err *e)
+int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct err *e)
 {
 	uint64_t nsec;
 	int fd, r;
 
 	if (!d->path_on_host)
-		return vmm_err(e, -EINVAL, "Drive %s has no path_on_host.", d->drive_id);
+		return err_set(e, -EINVAL, "Drive %s has no path_on_host.", d->drive_id);
 	r = vblk_open_backing(d->path_on_host, d->is_read_only, &fd, &nsec);
 	if (r)
-		return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
+		return err_set(e, r, "Unable to open the block device backing file %s: %s",
 			       d->path_on_host, vmm_backing_error(r));
 	/* Opened again at InstanceStart; here it proves the file is usable as asked. */
 	close(fd);
 	return config_set_drive(&v->cfg, d, e);
 }
 
-int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
+int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct err *e)
 {
 	struct vmm_dev *row = vmm_dev_find(v, DEV_BLOCK, p->drive_id);
 	struct drive_cfg *d = NULL;
@@ -54,7 +54,7 @@ int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
 		if (strcmp(v->cfg.drives[i].drive_id, p->drive_id) == 0)
 			d = &v->cfg.drives[i];
 	if (!d || !b)
-		return vmm_err(e, -ENOENT, "Invalid block device ID: %s.", p->drive_id);
+		return err_set(e, -ENOENT, "Invalid block device ID: %s.", p->drive_id);
 	if (p->has_rate_limiter) {
 		vmm_merge_rate_limiter(&d->rate_limiter, &p->rate_limiter);
 		vblk_set_limiter(b, &p->rate_limiter);
@@ -64,12 +64,12 @@ int vmm_patch_drive(struct vmm *v, struct drive_patch *p, struct cfg_err *e)
 	r = vblk_open_backing(p->path_on_host, d->is_read_only, &fd, &nsec);
 	if (r) {
 		mdev_inc(&b->metrics, M_block_update_fails);
-		return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
+		return err_set(e, r, "Unable to open the block device backing file %s: %s",
 			       p->path_on_host, vmm_backing_error(r));
 	}
 	if ((r = vblk_swap_backing(b, fd, nsec))) {
 		mdev_inc(&b->metrics, M_block_update_fails);
-		return vmm_err(e, r, "Cannot switch drive %s to %s: %s", d->drive_id, p->path_on_host,
+		return err_set(e, r, "Cannot switch drive %s to %s: %s", d->drive_id, p->path_on_host,
 			       strerror(-r));
 	}
 	free(d->path_on_host);
@@ -89,7 +89,7 @@ static int vmm_net_index(const struct vmm *v, const char *iface_id)
 	return -1;
 }
 
-int vmm_set_net(struct vmm *v, struct net_cfg *n, struct cfg_err *e)
+int vmm_set_net(struct vmm *v, struct net_cfg *n, struct err *e)
 {
 	char id[CFG_ID_MAX + 1];
 	int old = vmm_net_index(v, n->iface_id), fd, r, i;
@@ -113,13 +113,13 @@ int vmm_set_net(struct vmm *v, struct net_cfg *n, struct cfg_err *e)
 	return 0;
 }
 
-int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e)
+int vmm_patch_net(struct vmm *v, struct net_patch *p, struct err *e)
 {
 	struct vmm_dev *row = vmm_dev_find(v, DEV_NET, p->iface_id);
 	int i = vmm_net_index(v, p->iface_id);
 
 	if (i < 0)
-		return vmm_err(e, -ENOENT, "Invalid network interface ID: %s.", p->iface_id);
+		return err_set(e, -ENOENT, "Invalid network interface ID: %s.", p->iface_id);
 	if (p->has_rx_rate_limiter)
 		vmm_merge_rate_limiter(&v->cfg.nets[i].rx_rate_limiter, &p->rx_rate_limiter);
 	if (p->has_tx_rate_limiter)
@@ -131,7 +131,7 @@ int vmm_patch_net(struct vmm *v, struct net_patch *p, struct cfg_err *e)
 	return 0;
 }
 
-int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct cfg_err *e)
+int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct err *e)
 {
 	int fd, r;
 
@@ -227,7 +227,7 @@ static int vmm_next_slot(struct vmm *v, uint64_t *base, unsigned *irq)
 	return 0;
 }
 
-int vmm_add_block_devices(struct vmm *v, struct cfg_err *e)
+int vmm_add_block_devices(struct vmm *v, struct err *e)
 {
 	for (unsigned i = 0; i < v->cfg.ndrives; i++) {
 		const struct drive_cfg *d = &v->cfg.drives[i];
@@ -247,29 +247,29 @@ int vmm_add_block_devices(struct vmm *v, struct cfg_err *e)
 					 " root=/dev/vda %s", d->is_read_only ? "ro" : "rw");
 		}
 		if ((r = vblk_open_backing(d->path_on_host, d->is_read_only, &fd, &nsec)))
-			return vmm_err(e, r, "Unable to open the block device backing file %s: %s",
+			return err_set(e, r, "Unable to open the block device backing file %s: %s",
 				       d->path_on_host, strerror(-r));
 		if ((r = vmm_next_slot(v, &base, &irq))) {
 			close(fd);
-			return vmm_err(e, r, "Too many virtio devices");
+			return err_set(e, r, "Too many virtio devices");
 		}
 		b = vmm_virtio_row(v, &vblk_dev_ops, sizeof(*b), d->drive_id, base, irq);
 		if (!b) {
 			close(fd);
-			return vmm_err(e, -ENOMEM, "Out of memory for drive %s", d->drive_id);
+			return err_set(e, -ENOMEM, "Out of memory for drive %s", d->drive_id);
 		}
 		if ((r = vblk_init(b, d, fd, nsec, &v->vm, &v->mem, v->loop, base, irq)) ||
 		    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
 				 &b->t))) {
 			metric_inc(M_block_activate_fails);
-			return vmm_err(e, r, "Cannot create block device %s: %s", d->drive_id,
+			return err_set(e, r, "Cannot create block device %s: %s", d->drive_id,
 				       strerror(-r));
 		}
 	}
 	return 0;
 }
 
-int vmm_add_net_devices(struct vmm *v, struct cfg_err *e)
+int vmm_add_net_devices(struct vmm *v, struct err *e)
 {
 	for (unsigned i = 0; i < v->cfg.nnets; i++) {
 		const struct net_cfg *n = &v->cfg.nets[i];
@@ -283,23 +283,23 @@ int vmm_add_net_devices(struct vmm *v, struct cfg_err *e)
 		v->tap_fd[i] = -1;                  /* vnet_init takes it over */
 		if ((r = vmm_next_slot(v, &base, &irq))) {
 			close(fd);
-			return vmm_err(e, r, "Too many virtio devices");
+			return err_set(e, r, "Too many virtio devices");
 		}
 		dev = vmm_virtio_row(v, &vnet_dev_ops, sizeof(*dev), n->iface_id, base, irq);
 		if (!dev) {
 			close(fd);
-			return vmm_err(e, -ENOMEM, "Out of memory for interface %s", n->iface_id);
+			return err_set(e, -ENOMEM, "Out of memory for interface %s", n->iface_id);
 		}
 		if ((r = vnet_init(dev, n, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
 		    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
 				 &dev->t)))
-			return vmm_err(e, r, "Cannot create network interface %s: %s", n->iface_id,
+			return err_set(e, r, "Cannot create network interface %s: %s", n->iface_id,
 				       strerror(-r));
 	}
 	return 0;
 }
 
-int vmm_add_vsock_device(struct vmm *v, struct cfg_err *e)
+int vmm_add_vsock_device(struct vmm *v, struct err *e)
 {
 	struct vsock_dev *d;
 	uint64_t base;
@@ -313,17 +313,17 @@ int vmm_add_vsock_device(struct vmm *v, struct cfg_err *e)
 	v->vsock_listen_fd = -1;                /* vsock_init takes it over, even on failure */
 	if ((r = vmm_next_slot(v, &base, &irq))) {
 		close(fd);
-		return vmm_err(e, r, "Too many virtio devices");
+		return err_set(e, r, "Too many virtio devices");
 	}
 	d = vmm_virtio_row(v, &vsock_dev_ops, sizeof(*d), "vsock", base, irq);
 	if (!d) {
 		close(fd);
-		return vmm_err(e, -ENOMEM, "Out of memory for the vsock device");
+		return err_set(e, -ENOMEM, "Out of memory for the vsock device");
 	}
 	if ((r = vsock_init(d, &v->cfg.vsock, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
 	    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
 			 &d->t)))
-		return vmm_err(e, r, "Cannot create the vsock device: %s", strerror(-r));
+		return err_set(e, r, "Cannot create the vsock device: %s", strerror(-r));
 	return 0;
 }
 

@@ -4,13 +4,10 @@
 
 #include "vmm.h"
 
-/* vmm_err: format @e's message and return @rc (a negative errno). */
-int vmm_err(struct cfg_err *e, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* vmm_add_*: create the configured virtio devices at InstanceStart (slots in this order). */
-int vmm_add_block_devices(struct vmm *v, struct cfg_err *e);
-int vmm_add_net_devices(struct vmm *v, struct cfg_err *e);
-int vmm_add_vsock_device(struct vmm *v, struct cfg_err *e);
+int vmm_add_block_devices(struct vmm *v, struct err *e);
+int vmm_add_net_devices(struct vmm *v, struct err *e);
+int vmm_add_vsock_device(struct vmm *v, struct err *e);
 
 /*
  * vmm_dev_add: append a row to the device table (the table frees @dev after

@@ -52,7 +52,7 @@ static char *fuzz_to_json(const struct vm_config *c, int *len)
 static void fuzz_round_trip(const struct vm_config *c)
 {
 	struct vm_config c2;
-	struct cfg_err e;
+	struct err e;
 	char *js, *js2;
 	int n, n2;
 
@@ -82,7 +82,7 @@ static void fuzz_base(struct vm_config *c)
 static void fuzz_machine(const char *js, size_t n, int patch)
 {
 	struct vm_config c;
-	struct cfg_err e;
+	struct err e;
 	char out[512];
 	struct machine_cfg m, m2;
 	int len;
@@ -105,7 +105,7 @@ static void fuzz_machine(const char *js, size_t n, int patch)
 static void fuzz_devices(int which, const char *js, size_t n)
 {
 	struct vm_config c;
-	struct cfg_err e;
+	struct err e;
 	struct drive_cfg d;
 	struct net_cfg nc;
 	int r = -EINVAL;
@@ -153,7 +153,7 @@ static void fuzz_devices(int which, const char *js, size_t n)
 
 static void fuzz_patches(int which, const char *js, size_t n)
 {
-	struct cfg_err e;
+	struct err e;
 	struct drive_patch dp;
 	struct net_patch np;
 	enum vm_action a;
@@ -185,7 +185,7 @@ static void fuzz_patches(int which, const char *js, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vm_config c;
-	struct cfg_err e;
+	struct err e;
 	const char *js;
 	size_t n;
 	char *copy;

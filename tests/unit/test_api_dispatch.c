@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cfg_err.h"
+#include "err.h"
 #include "check.h"
 #include "http.h"
 #include "log.h"
@@ -93,7 +93,7 @@ static int tserve(const struct api_table *t, void *opaque, const char *method,
 	char raw[4096];
 	struct http_request hr;
 	struct http_error he;
-	struct cfg_err e = { { 0 } };
+	struct err e = { { 0 } };
 	struct route rt;
 	const struct api_op *op;
 	size_t blen = body ? strlen(body) : 0;
@@ -344,7 +344,7 @@ static bool tstub_started(void *opaque)
 }
 
 static int tstub_parse(void *arg, const char *id, const char *body, size_t len,
-		       struct cfg_err *e)
+		       struct err *e)
 {
 	int *v = arg;
 
@@ -357,7 +357,7 @@ static int tstub_parse(void *arg, const char *id, const char *body, size_t len,
 }
 
 static int tstub_apply(void *opaque, struct api_request *r, struct api_response *a,
-		       struct cfg_err *e)
+		       struct err *e)
 {
 	struct tstub *st = opaque;
 

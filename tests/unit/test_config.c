@@ -11,7 +11,7 @@
 /* J: a string literal as the (json, len) pair the parsers take. */
 #define J(s) s, sizeof(s) - 1
 
-static struct cfg_err err;
+static struct err err;
 
 /* has: 1 if the last error message contains @sub. */
 static int has(const char *sub)
@@ -844,7 +844,7 @@ static void test_serial(void)
 {
 	struct vm_config c;
 	struct serial_cfg sc;
-	struct cfg_err e;
+	struct err e;
 
 	CHECK_EQ_I(file(&c, "{\"boot-source\":{\"kernel_image_path\":\"/k\"},"
 			    "\"serial\":{\"serial_out_path\":\"/tmp/out\","
