@@ -80,6 +80,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libember.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libember.a $(LIBS)
 
+# The jailer's files but main.c, for its unit test (which links only what it calls).
+$(BUILD)/libjailer.a: $(filter-out $(BUILD)/obj/jailer/main.o,$(JAIL_OBJS))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/test_jailer: tests/unit/test_jailer.c $(BUILD)/libjailer.a $(BUILD)/libember.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit -Ijailer $(LDFLAGS) -o $@ $< $(BUILD)/libjailer.a \
+		$(BUILD)/libember.a $(LIBS)
+
 # Fuzz targets: clang, libFuzzer, ASan and UBSan, against the library sources.
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -O1 -g -Isrc -Iapi -Itests/unit -pthread \
                -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer

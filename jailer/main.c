@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "jail.h"
 #include "version.h"
 
@@ -34,14 +35,6 @@ struct jail_state {
 	char interp[256];               /* its ELF interpreter, "" when statically linked */
 	int exec_fd, base_fd, root_fd, devnull_fd;
 };
-
-static uint64_t jail_clock_us(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* End the jailer: one message naming the step, and that step's exit code. */
 static noreturn void jail_die(int code, const char *step, const char *fmt, ...)
@@ -212,7 +205,7 @@ static void jail_set_rlimits(const struct jail_cfg *cfg)
 /* fork(); the parent's CPU time so far is handed down as --parent-cpu-time-us. */
 static pid_t jail_fork(struct jail_state *st)
 {
-	uint64_t cpu = jail_clock_us(CLOCK_PROCESS_CPUTIME_ID);
+	uint64_t cpu = clock_cpu_us();
 	pid_t pid = fork();
 
 	if (pid == 0) {
@@ -300,12 +293,13 @@ static noreturn void jail_exec(struct jail_state *st)
 
 int main(int argc, char **argv)
 {
-	static struct jail_state st;
+	struct jail_state st;
 	char err[JAIL_ERR_MAX];
 	int code;
 
-	st.times.start_us = jail_clock_us(CLOCK_MONOTONIC);
-	st.own_start_cpu_us = jail_clock_us(CLOCK_PROCESS_CPUTIME_ID);
+	memset(&st, 0, sizeof(st));
+	st.times.start_us = clock_now_us();
+	st.own_start_cpu_us = clock_cpu_us();
 	st.exec_fd = st.base_fd = st.root_fd = st.devnull_fd = -1;
 
 	jail_sanitize();

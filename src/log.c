@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/config.h"
+
 static char log_id[65] = "anonymous-instance";
 static int log_fd = STDOUT_FILENO;
 static int log_stdout = STDOUT_FILENO;   /* ember's stdout, non-blocking (log_set_stdout) */

@@ -4,7 +4,9 @@
 
 #include <stdint.h>
 
-#include "config.h"
+#include "log_level.h"
+
+struct logger_cfg;
 
 /*
  * A line: "<YYYY-MM-DDTHH:MM:SS.nnnnnnnnn> [<id>:<thread>[:<LEVEL>][:<file>:<line>]] <msg>".

@@ -15,16 +15,17 @@
 
 #include <sys/timerfd.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "devices/boottimer.h"
 #include "event/loop.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "seccomp_filters.h"
 #include "server.h"
 #include "version.h"
-#include "vmm.h"
-#include "vmm_api.h"
+#include "vmm/vmm.h"
+#include "vmm/api.h"
 
 #define DEFAULT_API_SOCK     "/run/ember.socket"
 #define METRICS_PERIOD_S     60
@@ -409,7 +410,7 @@ static int load_config_file(struct vmm *vmm, const char *path)
 /* Firecracker's api_server.process_startup_time_us/_cpu_us, from the jailer's clock if given. */
 static void record_startup(const struct opts *o, uint64_t t0_us, uint64_t t0_cpu_us)
 {
-	uint64_t now = boottimer_now_us(), cpu = boottimer_cpu_us();
+	uint64_t now = clock_now_us(), cpu = clock_cpu_us();
 	uint64_t start = o->start_time_us ? o->start_time_us : t0_us;
 
 	(void)t0_cpu_us;
@@ -420,8 +421,8 @@ static void record_startup(const struct opts *o, uint64_t t0_us, uint64_t t0_cpu
 
 int main(int argc, char **argv)
 {
-	uint64_t t0_us = boottimer_now_us(), t0_cpu_us = boottimer_cpu_us();
-	static struct api_server api;
+	uint64_t t0_us = clock_now_us(), t0_cpu_us = clock_cpu_us();
+	struct api_server *api;
 	struct opts o;
 	struct evloop loop;
 	struct vmm vmm;
@@ -436,6 +437,12 @@ int main(int argc, char **argv)
 	 * which seccomp would refuse.
 	 */
 	mallopt(M_ARENA_MAX, 1);
+	/* Large (it holds a request and its answer); zeroed, so api_server_stop() is always safe. */
+	api = calloc(1, sizeof(*api));
+	if (!api) {
+		fprintf(stderr, "ember: out of memory\n");
+		return EXIT_GENERIC_ERROR;
+	}
 	if (parse_args(argc, argv, &o))
 		return EXIT_BAD_ARGS;
 	log_init(o.id);
@@ -466,15 +473,15 @@ int main(int argc, char **argv)
 		vmm_destroy(&vmm);
 		return EXIT_BAD_CONFIG;
 	}
-	api.listen_fd = -1;
+	api->listen_fd = -1;
 	if (!o.no_api) {
-		r = api_server_init(&api, o.api_sock, o.max_payload, &vmm_api_table, &vmm, err,
+		r = api_server_init(api, o.api_sock, o.max_payload, &vmm_api_table, &vmm, err,
 				    sizeof(err));
-		api.thread_init = api_thread_seccomp;
-		if (r || evloop_add(&loop, api.req_efd, EPOLLIN, on_api_request, &api) ||
-		    api_server_start(&api)) {
+		api->thread_init = api_thread_seccomp;
+		if (r || evloop_add(&loop, api->req_efd, EPOLLIN, on_api_request, api) ||
+		    api_server_start(api)) {
 			LOG_ERROR("Cannot start the API server: %s", err);
-			api_server_stop(&api);
+			api_server_stop(api);
 			vmm_destroy(&vmm);
 			return EXIT_GENERIC_ERROR;
 		}
@@ -489,7 +496,7 @@ int main(int argc, char **argv)
 	if (o.config_file) {
 		if (vmm_start(&vmm, &e)) {
 			LOG_ERROR("Cannot boot the microVM: %s", e.msg);
-			api_server_stop(&api);
+			api_server_stop(api);
 			vmm_destroy(&vmm);
 			return EXIT_BAD_CONFIG;
 		}
@@ -502,7 +509,8 @@ int main(int argc, char **argv)
 		code = EXIT_GENERIC_ERROR;
 	if (metrics_is_open())
 		metrics_flush();
-	api_server_stop(&api);
+	api_server_stop(api);
+	free(api);
 	vmm_destroy(&vmm);
 	evloop_destroy(&loop);
 	term_restore();

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_json.h"
+#include "config/json.h"
 
 #define SJ_MAX_FILE (1024 * 1024)
 #define SJ_MAX_ARGS 6

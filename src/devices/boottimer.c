@@ -4,25 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
-
-static uint64_t boottimer_clock_us(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-uint64_t boottimer_now_us(void)
-{
-	return boottimer_clock_us(CLOCK_MONOTONIC);
-}
-
-uint64_t boottimer_cpu_us(void)
-{
-	return boottimer_clock_us(CLOCK_PROCESS_CPUTIME_ID);
-}
 
 static void boottimer_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
 {
@@ -38,8 +21,8 @@ static void boottimer_write(void *opaque, uint64_t off, const uint8_t *data, uns
 
 	if (off != 0 || len != 1 || data[0] != BOOTTIMER_MAGIC)
 		return;
-	wall = boottimer_now_us() - t->start_wall_us;
-	cpu = boottimer_cpu_us() - t->start_cpu_us;
+	wall = clock_now_us() - t->start_wall_us;
+	cpu = clock_cpu_us() - t->start_cpu_us;
 	t->last_wall_us = wall ? wall : 1;
 	LOG_INFO("Guest-boot-time = %8llu us %4llu ms, %8llu CPU us %4llu CPU ms",
 		 (unsigned long long)wall, (unsigned long long)(wall / 1000),

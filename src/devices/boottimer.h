@@ -17,10 +17,6 @@ struct boottimer {
 
 extern const struct bus_ops boottimer_ops;
 
-/* boottimer_now_us / boottimer_cpu_us: the clocks the boot timer measures with. */
-uint64_t boottimer_now_us(void);
-uint64_t boottimer_cpu_us(void);
-
 /*
  * The device's row in the device table. It keeps no guest-visible state
  * (the guest only writes to it), so it has nothing to pause, save or restore.

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "devices/device.h"
 #include "devices/rate_limiter.h"
 #include "kvm/bus.h"

@@ -8,7 +8,7 @@
 #include "http.h"
 #include "ops.h"
 #include "route.h"
-#include "vmm_api.h"
+#include "vmm/api.h"
 
 /*
  * Input: byte 0 picks max_body (bits 0-2) and a filler length (bits 3-4),

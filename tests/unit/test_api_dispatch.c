@@ -12,7 +12,7 @@
 #include "response.h"
 #include "route.h"
 #include "server.h"
-#include "vmm_api.h"
+#include "vmm/api.h"
 
 static const struct {
 	const char *group, *name;

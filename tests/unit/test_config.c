@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "config.h"
+#include "config/config.h"
 
 /* J: a string literal as the (json, len) pair the parsers take. */
 #define J(s) s, sizeof(s) - 1

@@ -1,16 +1,10 @@
-/* test_jailer.c: unit tests of ember-jailer's pure helpers (jailer/validate.c, compiled in here). */
+/* test_jailer.c: unit tests of ember-jailer's pure helpers (jailer/validate.c, linked from libjailer.a). */
 #include <elf.h>
 #include <stdlib.h>
 
 #include "check.h"
-#include "config.h"
-
-/*
- * The Makefile links unit tests with libember.a only, not with the jailer's files:
- * the pure helpers are compiled into this program directly. validate.c makes
- * no system call, so nothing else of the jailer is needed.
- */
-#include "../../jailer/validate.c"
+#include "config/config.h"
+#include "jail.h"
 
 /* -Wwrite-strings: literals are const; the parser only reads argv. */
 #define ARGV(...) ((char **)(const char *[]){ "ember-jailer", __VA_ARGS__, NULL })

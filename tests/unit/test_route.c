@@ -6,7 +6,7 @@
 #include "http.h"
 #include "ops.h"
 #include "route.h"
-#include "vmm_api.h"
+#include "vmm/api.h"
 
 static struct route rt;
 static char msg[ROUTE_FAULT_MAX];

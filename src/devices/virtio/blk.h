@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "devices/rate_limiter.h"
 #include "devices/virtio/blk_engine.h"
 #include "devices/virtio/mmio.h"

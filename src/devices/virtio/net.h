@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "devices/rate_limiter.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/tap.h"   /* tap_open(): how the VMM gets the tap fd */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/vsock_proto.h"
 #include "devices/virtio/vsock_unix.h"   /* vsock_listen() */

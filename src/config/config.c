@@ -5,9 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
-#include "config_json.h"
-#include "config_sections.h"
+#include "config/config.h"
+#include "config/json.h"
+#include "config/sections.h"
 
 /* Firecracker's texts for these errors (its api_server and vmm_config sources). */
 #define CFG_MSG_ID_MISMATCH "The id from the path does not match the id from the body!"

@@ -1,9 +1,9 @@
-/* config_sections.h: section parsers over a tokenised document, shared by the config_*.c files (internal). */
+/* sections.h: section parsers over a tokenised document, shared by the files of src/config/ (internal). */
 #ifndef EMBER_CONFIG_SECTIONS_H
 #define EMBER_CONFIG_SECTIONS_H
 
-#include "config.h"
-#include "config_json.h"
+#include "config/config.h"
+#include "config/json.h"
 
 /*
  * Each cfg_*_at parses the object at token @i of @j into its output, which

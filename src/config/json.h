@@ -1,4 +1,4 @@
-/* config_json.h: strict JSON reading and writing helpers behind config.c (internal). */
+/* json.h: strict JSON reading and writing helpers behind config.c (internal). */
 #ifndef EMBER_CONFIG_JSON_H
 #define EMBER_CONFIG_JSON_H
 
@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /*
  * Reading. cfgj_open() first checks the whole text against the JSON grammar
@@ -22,7 +22,7 @@
 struct cfgj {
 	const char *js;
 	size_t len;
-	void *tok;               /* jsmntok_t[ntok], private to config_json.c */
+	void *tok;               /* jsmntok_t[ntok], private to json.c */
 	int ntok;
 	struct err *e;
 };

@@ -1,10 +1,11 @@
-/* vmm_api.c: the VMM's API table: each request ember serves, parsed and applied. */
-#include "vmm_api.h"
+/* api.c: the VMM's API table: each request ember serves, parsed and applied. */
+#include "vmm/api.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "response.h"
@@ -334,18 +335,18 @@ static int vmm_api_patch_vm(void *opaque, struct api_request *req,
 {
 	struct vmm *v = opaque;
 	const enum vm_state_req *state = req->arg;
-	uint64_t t0 = boottimer_now_us();
+	uint64_t t0 = clock_now_us();
 
 	(void)resp;
 	(void)e;
 	if (*state == VM_STATE_PAUSED) {
 		if (v->state == VMM_RUNNING)
 			vmm_pause(v);
-		metric_set(M_latencies_us_pause_vm, boottimer_now_us() - t0);
+		metric_set(M_latencies_us_pause_vm, clock_now_us() - t0);
 	} else {
 		if (v->state == VMM_PAUSED)
 			vmm_resume(v);
-		metric_set(M_latencies_us_resume_vm, boottimer_now_us() - t0);
+		metric_set(M_latencies_us_resume_vm, clock_now_us() - t0);
 	}
 	LOG_INFO("The microVM is now %s", vmm_api_state_name(v->state));
 	return 0;

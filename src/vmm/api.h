@@ -1,11 +1,11 @@
-/* vmm_api.h: the VMM side of the API: the action table the API server serves. */
+/* api.h: the VMM side of the API: the action table the API server serves. */
 #ifndef EMBER_VMM_API_H
 #define EMBER_VMM_API_H
 
 #include "ops.h"
 #include "server.h"
 #include "version.h"
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 /*
  * vmm_api_table: one row per endpoint and method ember serves (ops.h), applied

@@ -1,11 +1,11 @@
-/* config_api.c: the API request bodies: PUT sections, PATCH bodies, actions and VM state. */
+/* api.c: the API request bodies: PUT sections, PATCH bodies, actions and VM state. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "config_json.h"
-#include "config_sections.h"
+#include "config/config.h"
+#include "config/json.h"
+#include "config/sections.h"
 
 /* ---- API bodies ----------------------------------------------------------- */
 

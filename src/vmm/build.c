@@ -1,10 +1,6 @@
-/* vmm.c: the microVM's lifetime: configure, build and start, pause, stop. */
-#include "vmm.h"
-#include "vmm_int.h"
-
+/* build.c: the linear recipe that turns the configured resources into a running microVM. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,277 +15,11 @@
 #include "arch/x86/loader.h"
 #include "arch/x86/mptable.h"
 #include "arch/x86/regs.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "seccomp_filters.h"
-
-int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
-{
-	memset(v, 0, sizeof(*v));
-	config_init(&v->cfg);
-	v->opts = *opts;
-	v->instance_id = opts->instance_id ? opts->instance_id : "anonymous-instance";
-	v->loop = loop;
-	v->kernel_fd = v->initrd_fd = -1;
-	v->stop_efd = v->rx_efd = -1;
-	for (unsigned i = 0; i < CFG_MAX_NETS; i++)
-		v->tap_fd[i] = -1;
-	v->vsock_listen_fd = -1;
-	v->serial_out_fd = -1;
-	v->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (v->stop_efd < 0 || v->rx_efd < 0)
-		return -errno;
-	return 0;
-}
-
-static int vmm_open_image(const char *path, const char *what, struct err *e)
-{
-	struct img_src s;
-	/* Non-blocking: a FIFO named by a client must not hang the VMM thread in open(). */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), r;
-
-	if (fd < 0)
-		return err_set(e, -errno, "Cannot open %s file %s: %s", what, path, strerror(errno));
-	r = img_from_fd(&s, fd);
-	if (r == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
-		r = -errno;
-	if (r) {
-		close(fd);
-		return err_set(e, r, "%s file %s is not a regular file", what, path);
-	}
-	return fd;
-}
-
-int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct err *e)
-{
-	int kfd, ifd = -1;
-
-	kfd = vmm_open_image(b->kernel_image_path, "kernel", e);
-	if (kfd < 0)
-		return kfd;
-	if (b->initrd_path) {
-		ifd = vmm_open_image(b->initrd_path, "initrd", e);
-		if (ifd < 0) {
-			close(kfd);
-			return ifd;
-		}
-	}
-	if (v->kernel_fd >= 0)
-		close(v->kernel_fd);
-	if (v->initrd_fd >= 0)
-		close(v->initrd_fd);
-	v->kernel_fd = kfd;
-	v->initrd_fd = ifd;
-	boot_source_free(&v->cfg.boot_source);
-	v->cfg.boot_source = *b;
-	v->cfg.has_boot_source = true;
-	memset(b, 0, sizeof(*b));
-	return 0;
-}
-
-int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct err *e)
-{
-	int r;
-
-	if (v->logger_set)
-		return err_set(e, -EINVAL, "The logger was already configured.");
-	r = log_configure(l);
-	if (r)
-		return err_set(e, r, "Cannot open the log file %s: %s",
-			       l->log_path ? l->log_path : "(stdout)", strerror(-r));
-	logger_free(&v->cfg.logger);
-	v->cfg.logger = *l;
-	memset(l, 0, sizeof(*l));
-	v->logger_set = 1;
-	return 0;
-}
-
-int vmm_set_metrics(struct vmm *v, struct metrics_cfg *m, struct err *e)
-{
-	int r;
-
-	if (v->metrics_set)
-		return err_set(e, -EINVAL, "The metrics system was already configured.");
-	r = metrics_open(m->metrics_path);
-	if (r)
-		return err_set(e, r, "Cannot open the metrics file %s: %s", m->metrics_path,
-			       strerror(-r));
-	metrics_free(&v->cfg.metrics);
-	v->cfg.metrics = *m;
-	memset(m, 0, sizeof(*m));
-	v->metrics_set = 1;
-	return 0;
-}
-
-int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct err *e)
-{
-	int fd = -1;
-
-	/* Appended to, never truncated; non-blocking, so that a FIFO's slow reader holds
-	 * output back (up to the UART's buffer) instead of a vCPU. */
-	if (s->serial_out_path &&
-	    (fd = open(s->serial_out_path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
-		       0600)) < 0)
-		return err_set(e, -errno, "Cannot open the serial output file %s: %s",
-			       s->serial_out_path, strerror(errno));
-	if (v->serial_out_fd >= 0)
-		close(v->serial_out_fd);
-	v->serial_out_fd = fd;
-	serial_cfg_free(&v->cfg.serial);
-	v->cfg.serial = *s;
-	memset(s, 0, sizeof(*s));
-	return 0;
-}
-
-/* Where the guest's console output goes: PUT /serial's file, else ember's stdout. */
-static int vmm_console_out(const struct vmm *v)
-{
-	return v->serial_out_fd >= 0 ? v->serial_out_fd : v->opts.console_fd_out;
-}
-
-int vmm_apply_config(struct vmm *v, struct vm_config *c, struct err *e)
-{
-	int r;
-
-	if (c->has_boot_source) {
-		r = vmm_set_boot_source(v, &c->boot_source, e);
-		if (r)
-			return r;
-		c->has_boot_source = false;
-	}
-	v->cfg.machine = c->machine;
-	for (unsigned i = 0; i < c->ndrives; i++)
-		if ((r = vmm_set_drive(v, &c->drives[i], e)))
-			return r;
-	for (unsigned i = 0; i < c->nnets; i++)
-		if ((r = vmm_set_net(v, &c->nets[i], e)))
-			return r;
-	if (c->vsock.present && (r = vmm_set_vsock(v, &c->vsock, e)))
-		return r;
-	if (c->logger.present && (r = vmm_set_logger(v, &c->logger, e)))
-		return r;
-	if (c->metrics.present && (r = vmm_set_metrics(v, &c->metrics, e)))
-		return r;
-	if (c->serial.present && (r = vmm_set_serial(v, &c->serial, e)))
-		return r;
-	return 0;
-}
-
-/* Interrupt lines of the legacy devices. */
-static void vmm_serial_irq(void *opaque, int level)
-{
-	struct vmm *v = opaque;
-
-	kvm_irq_line(&v->vm, LAYOUT_COM1_IRQ, level);
-}
-
-static void vmm_kbd_irq(void *opaque)
-{
-	struct vmm *v = opaque;
-
-	kvm_irq_line(&v->vm, LAYOUT_I8042_IRQ, 1);
-	kvm_irq_line(&v->vm, LAYOUT_I8042_IRQ, 0);
-}
-
-static void vmm_request_stop(void *opaque, enum vcpu_stop why)
-{
-	struct vmm *v = opaque;
-	int none = VCPU_STOP_NONE;
-	uint64_t one = 1;
-
-	__atomic_compare_exchange_n(&v->stop_why, &none, (int)why, 0, __ATOMIC_SEQ_CST,
-				    __ATOMIC_SEQ_CST);
-	if (write(v->stop_efd, &one, sizeof(one)) < 0)
-		LOG_ERROR("cannot signal the event loop: %s", strerror(errno));
-}
-
-static void vmm_kbd_reset(void *opaque)
-{
-	struct vmm *v = opaque;
-
-	/* Linux pulses the line again while it waits: say it once. */
-	if (__atomic_load_n(&v->stop_why, __ATOMIC_SEQ_CST) == VCPU_STOP_NONE)
-		LOG_INFO("Guest reset: it pulsed the i8042 reset line");
-	vmm_request_stop(opaque, VCPU_STOP_RESET);
-}
-
-/* ACPI soft off ends ember as a reset does (exit 0), but says so. */
-static void vmm_acpi_poweroff(void *opaque)
-{
-	LOG_INFO("Guest powered off: it entered ACPI S5 through the sleep control register");
-	vmm_request_stop(opaque, VCPU_STOP_RESET);
-}
-
-static void vmm_serial_rx_space(void *opaque)
-{
-	struct vmm *v = opaque;
-	uint64_t one = 1;
-
-	if (write(v->rx_efd, &one, sizeof(one)) < 0)
-		LOG_DEBUG("rx eventfd: %s", strerror(errno));
-}
-
-static void vmm_on_stop(void *opaque, uint32_t events)
-{
-	struct vmm *v = opaque;
-	uint64_t n;
-
-	(void)events;
-	if (read(v->stop_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		LOG_ERROR("stop eventfd: %s", strerror(errno));
-	evloop_stop(v->loop);
-}
-
-/* Console output the reader did not take yet goes out once it can (edge-triggered EPOLLOUT). */
-static void vmm_on_stdout(void *opaque, uint32_t events)
-{
-	struct vmm *v = opaque;
-
-	(void)events;
-	(void)serial_flush_output(&v->serial);
-}
-
-static void vmm_on_stdin(void *opaque, uint32_t events)
-{
-	struct vmm *v = opaque;
-	uint8_t buf[512];
-	size_t space = serial_in_space(&v->serial);
-	ssize_t n;
-
-	if (space == 0) {
-		/* The guest is not reading: stop watching until it drains the buffer. */
-		evloop_del(v->loop, v->opts.console_fd_in);
-		v->stdin_watched = 0;
-		v->serial.rx_full = 1;
-		return;
-	}
-	n = read(v->opts.console_fd_in, buf, space < sizeof(buf) ? space : sizeof(buf));
-	if (n > 0) {
-		serial_push_input(&v->serial, buf, (size_t)n);
-		return;
-	}
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n == 0 || (events & (EPOLLHUP | EPOLLERR))) {
-		/* End of input: the guest keeps running without a console input. */
-		evloop_del(v->loop, v->opts.console_fd_in);
-		v->stdin_watched = 0;
-	}
-}
-
-static void vmm_on_rx_space(void *opaque, uint32_t events)
-{
-	struct vmm *v = opaque;
-	uint64_t n;
-
-	(void)events;
-	if (read(v->rx_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return;
-	if (!v->stdin_watched && v->opts.console_fd_in >= 0 &&
-	    evloop_add(v->loop, v->opts.console_fd_in, EPOLLIN, vmm_on_stdin, v) == 0)
-		v->stdin_watched = 1;
-}
+#include "vmm/internal.h"
 
 /*
  * CPUs and interrupt controllers, described twice: the MP table for kernels
@@ -562,8 +292,8 @@ int vmm_start(struct vmm *v, struct err *e)
 		return err_set(e, -EINVAL, "The microVM was already started");
 	if (!v->cfg.has_boot_source || v->kernel_fd < 0)
 		return err_set(e, -EINVAL, "Cannot start microvm without kernel configuration.");
-	v->start_wall_us = boottimer_now_us();
-	v->start_cpu_us = boottimer_cpu_us();
+	v->start_wall_us = clock_now_us();
+	v->start_cpu_us = clock_cpu_us();
 	v->boottimer.start_wall_us = v->start_wall_us;
 	v->boottimer.start_cpu_us = v->start_cpu_us;
 	v->nvcpus = v->cfg.machine.vcpu_count;
@@ -581,7 +311,7 @@ int vmm_start(struct vmm *v, struct err *e)
 		return r;
 	}
 	/* Logged before the vCPUs run, so the line never splits the guest's first output. */
-	v->first_insn_build_us = boottimer_now_us() - v->start_wall_us;
+	v->first_insn_build_us = clock_now_us() - v->start_wall_us;
 	LOG_INFO("Booting %s kernel at 0x%llx, %u vCPU(s), %llu MiB, built in %llu us",
 		 ki.kind == BOOT_ENTRY_PVH ? "PVH" : ki.is_bzimage ? "bzImage" : "ELF",
 		 (unsigned long long)ki.entry, v->nvcpus,
@@ -600,63 +330,3 @@ int vmm_start(struct vmm *v, struct err *e)
 	return 0;
 }
 
-int vmm_pause(struct vmm *v)
-{
-	if (v->state != VMM_RUNNING)
-		return -EINVAL;
-	vcpu_pause_all(v->vcpus, v->nvcpus);
-	v->state = VMM_PAUSED;
-	return 0;
-}
-
-int vmm_resume(struct vmm *v)
-{
-	if (v->state != VMM_PAUSED)
-		return -EINVAL;
-	vcpu_resume_all(v->vcpus, v->nvcpus);
-	v->state = VMM_RUNNING;
-	return 0;
-}
-
-int vmm_ctrl_alt_del(struct vmm *v)
-{
-	if (v->state != VMM_RUNNING && v->state != VMM_PAUSED)
-		return -EINVAL;
-	return i8042_ctrl_alt_del(&v->i8042);
-}
-
-int vmm_exit_code(const struct vmm *v)
-{
-	int why = __atomic_load_n(&v->stop_why, __ATOMIC_SEQ_CST);
-
-	return why == VCPU_STOP_RESET ? EXIT_OK : EXIT_GENERIC_ERROR;
-}
-
-void vmm_destroy(struct vmm *v)
-{
-	if (v->nvcpus && v->vctx_ready)
-		vcpu_stop_all(v->vcpus, v->nvcpus);
-	for (unsigned i = 0; i < v->nvcpus; i++)
-		vcpu_destroy(&v->vcpus[i]);
-	if (v->vctx_ready)
-		vcpu_ctx_destroy(&v->vctx);
-	/* Console output still held: give a slow reader a second to take it. */
-	for (int i = 0; i < 100 && serial_flush_output(&v->serial); i++)
-		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
-	vmm_destroy_devices(v);
-	if (v->serial_out_fd >= 0)
-		close(v->serial_out_fd);
-	v->serial_out_fd = -1;
-	kvm_vm_destroy(&v->vm);
-	gmem_destroy(&v->mem);
-	if (v->kernel_fd >= 0)
-		close(v->kernel_fd);
-	if (v->initrd_fd >= 0)
-		close(v->initrd_fd);
-	if (v->stop_efd >= 0)
-		close(v->stop_efd);
-	if (v->rx_efd >= 0)
-		close(v->rx_efd);
-	config_free(&v->cfg);
-	v->state = VMM_STOPPED;
-}

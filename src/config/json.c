@@ -1,4 +1,4 @@
-/* config_json.c: strict JSON validation, jsmn tokenising, typed field access and JSON output. */
+/* json.c: strict JSON validation, jsmn tokenising, typed field access and JSON output. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
-#include "config_json.h"
+#include "config/json.h"
 
 /* ---- errors ---------------------------------------------------------- */
 

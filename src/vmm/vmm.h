@@ -6,7 +6,7 @@
 #include <termios.h>
 
 #include "arch/x86/acpi.h"
-#include "config.h"
+#include "config/config.h"
 #include "devices/acpi_pm.h"
 #include "devices/boottimer.h"
 #include "devices/i8042.h"

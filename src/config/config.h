@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "log_level.h"
 
 /*
  * One model serves both the config file (--config-file) and the API bodies:
@@ -93,15 +94,6 @@ struct vsock_cfg {
 	uint32_t guest_cid;      /* >= 3 */
 	char *uds_path;          /* required */
 	char vsock_id[CFG_ID_MAX + 1];
-};
-
-enum log_level {
-	LOG_LEVEL_OFF = 0,
-	LOG_LEVEL_ERROR,
-	LOG_LEVEL_WARN,
-	LOG_LEVEL_INFO,
-	LOG_LEVEL_DEBUG,
-	LOG_LEVEL_TRACE,
 };
 
 struct logger_cfg {

@@ -1,12 +1,12 @@
-/* config_file.c: the whole configuration: the --config-file document, GET /vm/config output, comparison. */
+/* file.c: the whole configuration: the --config-file document, GET /vm/config output, comparison. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "config_json.h"
-#include "config_sections.h"
+#include "config/config.h"
+#include "config/json.h"
+#include "config/sections.h"
 
 void config_init(struct vm_config *c)
 {
