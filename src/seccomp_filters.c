@@ -123,9 +123,37 @@ static const struct sc_rule sc_vcpu[] = {
 	ANY(madvise, "glibc frees the stack at thread exit"),
 	ANY(rt_sigreturn, "return from the vCPU kick handler"),
 	ARG_EQ(ioctl, 1, KVM_RUN, "run the vCPU"),
-	ARG_EQ(ioctl, 1, KVM_GET_REGS, "log where a guest triple-faulted"),
-	ARG_EQ(ioctl, 1, KVM_GET_SREGS, "log where a guest triple-faulted"),
+	ARG_EQ(ioctl, 1, KVM_GET_REGS, "log where a guest triple-faulted; snapshot save of the vCPU"),
+	ARG_EQ(ioctl, 1, KVM_GET_SREGS, "log where a guest triple-faulted; snapshot save of the vCPU"),
 	ARG_EQ(ioctl, 1, KVM_IRQ_LINE, "serial and i8042 interrupt lines"),
+	/*
+	 * Snapshot save/restore: a paused vCPU's thread reads and writes its own KVM state
+	 * (kvm/vcpu.c vcpu_save_all() / vcpu_restore_all(), arch/x86/vcpu_state.c), in the
+	 * order these rules follow. The "snapshot" reasons tell tests/integration/seccomp_rules.sh
+	 * that no workload of its makes these calls yet.
+	 */
+	ARG_EQ(ioctl, 1, KVM_GET_MP_STATE, "snapshot save: MP state"),
+	ARG_EQ(ioctl, 1, KVM_GET_XSAVE, "snapshot save: XSAVE area"),
+	ARG_EQ(ioctl, 1, KVM_GET_XSAVE2, "snapshot save: XSAVE area, KVM_CAP_XSAVE2 size"),
+	ARG_EQ(ioctl, 1, KVM_GET_FPU, "snapshot save: FPU state where KVM lacks XSAVE"),
+	ARG_EQ(ioctl, 1, KVM_GET_XCRS, "snapshot save: extended control registers"),
+	ARG_EQ(ioctl, 1, KVM_GET_DEBUGREGS, "snapshot save: debug registers"),
+	ARG_EQ(ioctl, 1, KVM_GET_LAPIC, "snapshot save: local APIC"),
+	ARG_EQ(ioctl, 1, KVM_GET_TSC_KHZ, "snapshot save: TSC frequency"),
+	ARG_EQ(ioctl, 1, KVM_GET_MSRS, "snapshot save: MSRs"),
+	ARG_EQ(ioctl, 1, KVM_GET_VCPU_EVENTS, "snapshot save: pending exceptions, interrupts, NMIs"),
+	ARG_EQ(ioctl, 1, KVM_SET_TSC_KHZ, "snapshot restore: TSC frequency of the saving host"),
+	ARG_EQ(ioctl, 1, KVM_SET_MP_STATE, "snapshot restore: MP state"),
+	ARG_EQ(ioctl, 1, KVM_SET_REGS, "snapshot restore: registers"),
+	ARG_EQ(ioctl, 1, KVM_SET_SREGS, "snapshot restore: segment and control registers"),
+	ARG_EQ(ioctl, 1, KVM_SET_XSAVE, "snapshot restore: XSAVE area"),
+	ARG_EQ(ioctl, 1, KVM_SET_FPU, "snapshot restore: FPU state where KVM lacks XSAVE"),
+	ARG_EQ(ioctl, 1, KVM_SET_XCRS, "snapshot restore: extended control registers"),
+	ARG_EQ(ioctl, 1, KVM_SET_DEBUGREGS, "snapshot restore: debug registers"),
+	ARG_EQ(ioctl, 1, KVM_SET_LAPIC, "snapshot restore: local APIC"),
+	ARG_EQ(ioctl, 1, KVM_SET_MSRS, "snapshot restore: MSRs"),
+	ARG_EQ(ioctl, 1, KVM_SET_VCPU_EVENTS, "snapshot restore: pending exceptions, interrupts, NMIs"),
+	ARG_EQ(ioctl, 1, KVM_KVMCLOCK_CTRL, "snapshot restore: tell a kvmclock guest it was stopped"),
 	ANY(io_uring_enter, "virtio-blk reset waits for in-flight I/O"),
 };
 

@@ -1,9 +1,10 @@
-/* vcpu.c: one thread per vCPU: KVM_RUN, exit dispatch, pause, resume and stop. */
+/* vcpu.c: one thread per vCPU: KVM_RUN, exit dispatch, and the requests (pause, resume, state save and restore, stop) it serves. */
 #include "kvm/vcpu.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -29,7 +30,16 @@ int vcpu_ctx_init(struct vcpu_ctx *ctx)
 		pthread_mutex_destroy(&ctx->lock);
 		return -r;
 	}
-	ctx->want_pause = ctx->want_stop = 0;
+	ctx->save_state = NULL;
+	ctx->restore_state = NULL;
+	ctx->state_arg = NULL;
+	ctx->state_size = 0;
+	ctx->req = VCPU_REQ_RUN;
+	ctx->req_seq = 0;
+	ctx->ndone = 0;
+	ctx->nserving = 0;
+	ctx->req_rc = 0;
+	ctx->req_err.msg[0] = '\0';
 	ctx->npaused = 0;
 	ctx->nexited = 0;
 	return 0;
@@ -173,21 +183,66 @@ static enum vcpu_stop vcpu_handle_exit(struct vcpu *v)
 	}
 }
 
-/* Honour pause and stop requests; returns 1 when the thread must leave. */
-static int vcpu_check_requests(struct vcpu *v)
+/*
+ * Serve the SAVE or RESTORE request of sequence c->req_seq on this thread.
+ * Called and returns with c->lock held; the hook runs without it.
+ */
+static void vcpu_serve_state(struct vcpu *v)
+{
+	struct vcpu_ctx *c = v->ctx;
+	enum vcpu_request req = c->req;
+	unsigned seq = c->req_seq;
+	void *state = v->state;
+	struct err e;
+	int r;
+
+	c->nserving++;
+	pthread_mutex_unlock(&c->lock);
+	e.msg[0] = '\0';
+	if (req == VCPU_REQ_SAVE)
+		r = c->save_state(c->state_arg, v->fd, state, &e);
+	else
+		r = c->restore_state(c->state_arg, v->fd, state, &e);
+	pthread_mutex_lock(&c->lock);
+	v->served_seq = seq;
+	if (r && !c->req_rc) {
+		c->req_rc = r < 0 ? r : -EIO;
+		err_set(&c->req_err, 0, "vCPU %u: %s", v->index, e.msg[0] ? e.msg : strerror(-c->req_rc));
+	}
+	c->ndone++;
+	c->nserving--;
+	pthread_cond_broadcast(&c->cond);
+}
+
+/*
+ * Serve the requests posted to this thread until it may run the guest (0) or
+ * must leave its loop (1). A paused thread counts in npaused; SAVE and
+ * RESTORE find it paused and leave it so.
+ */
+static int vcpu_serve_requests(struct vcpu *v)
 {
 	struct vcpu_ctx *c = v->ctx;
 	int stop;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->want_pause && !c->want_stop) {
-		c->npaused++;
-		pthread_cond_broadcast(&c->cond);
-		while (c->want_pause && !c->want_stop)
-			pthread_cond_wait(&c->cond, &c->lock);
+	while (c->req != VCPU_REQ_RUN && c->req != VCPU_REQ_STOP) {
+		if (!v->paused) {
+			v->paused = 1;
+			c->npaused++;
+			pthread_cond_broadcast(&c->cond);
+		}
+		if ((c->req == VCPU_REQ_SAVE || c->req == VCPU_REQ_RESTORE) && v->state &&
+		    v->served_seq != c->req_seq) {
+			vcpu_serve_state(v);
+			continue;
+		}
+		pthread_cond_wait(&c->cond, &c->lock);
+	}
+	if (v->paused) {
+		v->paused = 0;
 		c->npaused--;
 	}
-	stop = c->want_stop;
+	stop = c->req == VCPU_REQ_STOP;
 	pthread_mutex_unlock(&c->lock);
 	return stop;
 }
@@ -223,7 +278,7 @@ static void *vcpu_thread(void *arg)
 
 		/* Clear before checking: a kick after the check still stops KVM_RUN. */
 		v->run->immediate_exit = 0;
-		if (vcpu_check_requests(v))
+		if (vcpu_serve_requests(v))
 			break;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -276,19 +331,36 @@ static unsigned vcpu_count_started(const struct vcpu *v, unsigned n)
 	return k;
 }
 
+int vcpu_post(struct vcpu_ctx *c, enum vcpu_request req)
+{
+	int r = 0;
+
+	if (req != VCPU_REQ_RUN && req != VCPU_REQ_PAUSE && req != VCPU_REQ_STOP)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	if (c->req == VCPU_REQ_STOP && req != VCPU_REQ_STOP)
+		r = -ESHUTDOWN;
+	else if ((c->req == VCPU_REQ_SAVE || c->req == VCPU_REQ_RESTORE) && req != VCPU_REQ_STOP)
+		r = -EBUSY;
+	else
+		c->req = req;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 void vcpu_pause_all(struct vcpu *v, unsigned n)
 {
 	struct vcpu_ctx *c = v[0].ctx;
 	unsigned want = vcpu_count_started(v, n);
 	struct timespec ts;
 
-	pthread_mutex_lock(&c->lock);
-	c->want_pause = 1;
-	pthread_mutex_unlock(&c->lock);
+	/* After a stop there is nothing to pause: the wait below ends at once. */
+	(void)vcpu_post(c, VCPU_REQ_PAUSE);
 	vcpu_kick_all(v, n);
 	pthread_mutex_lock(&c->lock);
 	/* A vCPU may sit in KVM_RUN between its check and the kick: kick again on timeout. */
-	while (c->npaused + c->nexited < want && !c->want_stop) {
+	while (c->npaused + c->nexited < want && c->req != VCPU_REQ_STOP) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 10 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {
@@ -306,23 +378,13 @@ void vcpu_pause_all(struct vcpu *v, unsigned n)
 
 void vcpu_resume_all(struct vcpu *v, unsigned n)
 {
-	struct vcpu_ctx *c = v[0].ctx;
-
 	(void)n;
-	pthread_mutex_lock(&c->lock);
-	c->want_pause = 0;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
+	(void)vcpu_post(v[0].ctx, VCPU_REQ_RUN);
 }
 
 void vcpu_stop_all(struct vcpu *v, unsigned n)
 {
-	struct vcpu_ctx *c = v[0].ctx;
-
-	pthread_mutex_lock(&c->lock);
-	c->want_stop = 1;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
+	(void)vcpu_post(v[0].ctx, VCPU_REQ_STOP);
 	vcpu_kick_all(v, n);
 	for (unsigned i = 0; i < n; i++) {
 		if (!v[i].started)
@@ -332,3 +394,68 @@ void vcpu_stop_all(struct vcpu *v, unsigned n)
 	}
 }
 
+/* Post SAVE or RESTORE to the paused vCPUs v[0..n) and wait until each has served it. */
+static int vcpu_state_round(struct vcpu *v, unsigned n, enum vcpu_request req, void *states,
+			    size_t size, struct err *e)
+{
+	const char *what = req == VCPU_REQ_SAVE ? "save" : "restore";
+	struct vcpu_ctx *c;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	c = v[0].ctx;
+	if (req == VCPU_REQ_SAVE ? c->save_state == NULL : c->restore_state == NULL)
+		return err_set(e, -ENOTSUP, "no vCPU state %s for this architecture", what);
+	if (!states || size == 0 || size != c->state_size)
+		return err_set(e, -EINVAL, "vCPU state %s: objects of %zu bytes, the architecture's are %zu",
+			       what, size, c->state_size);
+	pthread_mutex_lock(&c->lock);
+	if (c->req != VCPU_REQ_PAUSE) {
+		r = err_set(e, c->req == VCPU_REQ_STOP ? -ESHUTDOWN : -EBUSY,
+			    "vCPU state %s: the vCPUs are not paused", what);
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (v[i].ctx != c || !v[i].started || !v[i].paused) {
+			r = err_set(e, -EBUSY, "vCPU state %s: vCPU %u is not paused", what, v[i].index);
+			goto out;
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		v[i].state = (char *)states + (size_t)i * size;
+	c->req = req;
+	c->req_seq++;
+	c->ndone = 0;
+	c->req_rc = 0;
+	c->req_err.msg[0] = '\0';
+	pthread_cond_broadcast(&c->cond);
+	/* A stop meanwhile: the threads that have not begun leave; wait for those inside a hook. */
+	while (c->req == req ? c->ndone < n : c->nserving > 0)
+		pthread_cond_wait(&c->cond, &c->lock);
+	for (unsigned i = 0; i < n; i++)
+		v[i].state = NULL;
+	if (c->req != req) {
+		r = err_set(e, -ESHUTDOWN, "vCPU state %s: the vCPUs were stopped", what);
+		goto out;
+	}
+	c->req = VCPU_REQ_PAUSE;
+	pthread_cond_broadcast(&c->cond);
+	if ((r = c->req_rc))
+		err_set(e, r, "%s", c->req_err.msg);
+out:
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int vcpu_save_all(struct vcpu *v, unsigned n, void *states, size_t size, struct err *e)
+{
+	return vcpu_state_round(v, n, VCPU_REQ_SAVE, states, size, e);
+}
+
+int vcpu_restore_all(struct vcpu *v, unsigned n, const void *states, size_t size,
+		     struct err *e)
+{
+	/* The restore hook only reads its slot: the cast carries the pointer, not a write. */
+	return vcpu_state_round(v, n, VCPU_REQ_RESTORE, (void *)(uintptr_t)states, size, e);
+}
