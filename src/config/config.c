@@ -496,7 +496,7 @@ static int cfg_mac_parse(const char *s, uint8_t mac[6])
 }
 
 /* cfg_ifname_ok: the kernel's dev_valid_name() rules, checked early. */
-static int cfg_ifname_ok(const char *s, struct err *e)
+int cfg_ifname_ok(const char *s, struct err *e)
 {
 	size_t n;
 

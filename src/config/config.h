@@ -241,6 +241,64 @@ enum vm_state_req {
 int cfg_parse_vm_state(enum vm_state_req *out, const char *json, size_t len,
 		       struct err *e);
 
+/*
+ * PUT /snapshot/create (Firecracker's SnapshotCreateParams):
+ * "snapshot_path" and "mem_file_path" (required host paths), "snapshot_type"
+ * ("Full" | "Diff", default Full). Unknown members are refused, the removed
+ * "version" among them.
+ */
+enum snapshot_type { SNAPSHOT_FULL = 0, SNAPSHOT_DIFF };
+
+struct snapshot_create_cfg {
+	enum snapshot_type type;
+	char *snapshot_path;     /* heap; free with snapshot_create_free */
+	char *mem_file_path;     /* heap */
+};
+
+/*
+ * PUT /snapshot/load (SnapshotLoadParams): "snapshot_path" (required) and
+ * exactly one memory source: "mem_backend" {"backend_type": "File" | "Uffd",
+ * "backend_path"} or the deprecated "mem_file_path", which reads as a File
+ * backend. Both given: "too many fields: either `mem_backend` or
+ * `mem_file_path` exclusively is required"; neither: "missing field: either
+ * `mem_backend` or `mem_file_path` is required" (Firecracker's texts). The
+ * deprecated "enable_diff_snapshots" is ORed into track_dirty_pages.
+ * "network_overrides" (at most CFG_MAX_NETS, iface ids unique) retarget
+ * interfaces to other taps; "vsock_override" {"uds_path"} moves the vsock
+ * socket; "clock_realtime" (x86_64) is only recorded: whether it is honoured
+ * is the VMM's call. A Uffd backend_path is a socket, so it is bounded by
+ * CFG_UDS_PATH_MAX; a File one by CFG_PATH_MAX. Which interfaces exist is
+ * checked by the VMM against the snapshot, not here.
+ */
+enum mem_backend_type { MEM_BACKEND_FILE = 0, MEM_BACKEND_UFFD };
+
+struct net_override {
+	char iface_id[CFG_ID_MAX + 1];
+	char host_dev_name[CFG_IFNAME_MAX];
+};
+
+struct snapshot_load_cfg {
+	char *snapshot_path;     /* heap; free with snapshot_load_free */
+	enum mem_backend_type backend_type;
+	char *backend_path;      /* heap; mem_file_path lands here as File */
+	bool track_dirty_pages;  /* track_dirty_pages || enable_diff_snapshots */
+	bool resume_vm;
+	bool clock_realtime;
+	bool used_deprecated;    /* mem_file_path or enable_diff_snapshots given
+				    (Firecracker then answers with a Deprecation header) */
+	unsigned n_net_overrides;
+	struct net_override net_overrides[CFG_MAX_NETS];
+	char *vsock_uds_path;    /* heap; vsock_override.uds_path, NULL: none */
+};
+
+/* As the cfg_parse_* functions: 0, or -EINVAL (-ENOMEM) with @e set and @out freed. */
+int cfg_parse_snapshot_create(struct snapshot_create_cfg *out, const char *json,
+			      size_t len, struct err *e);
+int cfg_parse_snapshot_load(struct snapshot_load_cfg *out, const char *json,
+			    size_t len, struct err *e);
+void snapshot_create_free(struct snapshot_create_cfg *c);
+void snapshot_load_free(struct snapshot_load_cfg *c);
+
 void boot_source_free(struct boot_source_cfg *b);
 void drive_free(struct drive_cfg *d);
 void vsock_free(struct vsock_cfg *v);

@@ -45,6 +45,9 @@ int cfg_id_at(const struct cfgj *j, int i, const char *name,
 int cfg_path_at(const struct cfgj *j, int i, const char *name, size_t max,
 		char **out);
 
+/* cfg_ifname_ok: a tap name (host_dev_name) the kernel would take, < IFNAMSIZ. */
+int cfg_ifname_ok(const char *s, struct err *e);
+
 /* cfg_enum_at: a string equal to one of @names; its index in *@out. */
 int cfg_enum_at(const struct cfgj *j, int i, const char *name,
 		const char *const *names, int n, int *out);

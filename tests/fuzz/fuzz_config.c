@@ -10,10 +10,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
- * The first byte picks the parser, the rest is the body. Whatever parses is
+ * The first byte picks the parser, counted from 'A' (the seeds' first bytes
+ * are letters: 'A' the config file ... 'M' PATCH /vm, 'N' PUT /snapshot/create,
+ * 'O' PUT /snapshot/load), the rest is the body. Whatever parses is
  * serialised and parsed again; the result must be the same configuration,
- * and the serialised text must be a fixed point.
+ * and the serialised text must be a fixed point. The snapshot bodies have no
+ * serialisation: what they accept must keep the parser's promises, and a
+ * refusal must say why.
  */
+
+#define FUZZ_NPARSERS 15
 
 #define FUZZ_PATH_ID "d1"
 
@@ -182,12 +188,72 @@ static void fuzz_patches(int which, const char *js, size_t n)
 	}
 }
 
+/* fuzz_refused: a refusal must come with a message. */
+static void fuzz_refused(const struct err *e)
+{
+	if (e->msg[0] == '\0')
+		fuzz_die("refusal without a message", NULL);
+}
+
+/*
+ * fuzz_snapshot: the body is not NUL-terminated, so failures print no text
+ * (libFuzzer keeps the input).
+ */
+static void fuzz_snapshot(int load, const char *js, size_t n)
+{
+	struct snapshot_create_cfg sc;
+	struct snapshot_load_cfg sl;
+	struct err e;
+	unsigned k, m;
+
+	e.msg[0] = '\0';
+	if (!load) {
+		if (cfg_parse_snapshot_create(&sc, js, n, &e)) {
+			fuzz_refused(&e);
+			if (sc.snapshot_path || sc.mem_file_path)
+				fuzz_die("refused snapshot create owns memory", NULL);
+			return;
+		}
+		if (!sc.snapshot_path || !*sc.snapshot_path || !sc.mem_file_path ||
+		    !*sc.mem_file_path || sc.type > SNAPSHOT_DIFF)
+			fuzz_die("snapshot create", NULL);
+		snapshot_create_free(&sc);
+		return;
+	}
+	if (cfg_parse_snapshot_load(&sl, js, n, &e)) {
+		fuzz_refused(&e);
+		if (sl.snapshot_path || sl.backend_path || sl.vsock_uds_path ||
+		    sl.n_net_overrides)
+			fuzz_die("refused snapshot load owns memory", NULL);
+		return;
+	}
+	if (!sl.snapshot_path || !*sl.snapshot_path || !sl.backend_path ||
+	    !*sl.backend_path || sl.backend_type > MEM_BACKEND_UFFD ||
+	    (sl.backend_type == MEM_BACKEND_UFFD &&
+	     strlen(sl.backend_path) >= CFG_UDS_PATH_MAX) ||
+	    (sl.vsock_uds_path && strlen(sl.vsock_uds_path) >= CFG_UDS_PATH_MAX) ||
+	    sl.n_net_overrides > CFG_MAX_NETS)
+		fuzz_die("snapshot load", NULL);
+	for (k = 0; k < sl.n_net_overrides; k++) {
+		if (!cfg_valid_id(sl.net_overrides[k].iface_id) ||
+		    !sl.net_overrides[k].host_dev_name[0])
+			fuzz_die("snapshot load override", NULL);
+		for (m = 0; m < k; m++) {
+			if (!strcmp(sl.net_overrides[m].iface_id,
+				    sl.net_overrides[k].iface_id))
+				fuzz_die("snapshot load duplicate override", NULL);
+		}
+	}
+	snapshot_load_free(&sl);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vm_config c;
 	struct err e;
 	const char *js;
 	size_t n;
+	unsigned sel;
 	char *copy;
 
 	if (size < 1)
@@ -199,7 +265,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data + 1, n);
 	js = copy;
-	switch (data[0] % 13) {
+	sel = (uint8_t)(data[0] - 'A') % FUZZ_NPARSERS;
+	switch (sel) {
 	case 0:
 		if (config_parse_file(&c, js, n, &e) == 0) {
 			fuzz_round_trip(&c);
@@ -213,10 +280,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_machine(js, n, 1);
 		break;
 	case 3: case 4: case 5: case 6: case 7: case 8:
-		fuzz_devices(data[0] % 13 - 3, js, n);
+		fuzz_devices((int)sel - 3, js, n);
+		break;
+	case 9: case 10: case 11: case 12:
+		fuzz_patches((int)sel - 9, js, n);
 		break;
 	default:
-		fuzz_patches(data[0] % 13 - 9, js, n);
+		fuzz_snapshot((int)sel - 13, js, n);
 		break;
 	}
 	free(copy);

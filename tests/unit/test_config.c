@@ -999,6 +999,290 @@ static void test_data_files(void)
 	CHECK(seen >= 2);
 }
 
+/* ---- PUT /snapshot/create and /snapshot/load ------------------------------ */
+
+static int snap_create(const char *json)
+{
+	struct snapshot_create_cfg c;
+	int r = cfg_parse_snapshot_create(&c, json, strlen(json), &err);
+
+	/* Refused or not, the result owns something only when accepted. */
+	if (r)
+		CHECK(!c.snapshot_path && !c.mem_file_path);
+	snapshot_create_free(&c);
+	return r;
+}
+
+static int snap_load(const char *json)
+{
+	struct snapshot_load_cfg l;
+	int r = cfg_parse_snapshot_load(&l, json, strlen(json), &err);
+
+	if (r)
+		CHECK(!l.snapshot_path && !l.backend_path && !l.vsock_uds_path &&
+		      l.n_net_overrides == 0);
+	snapshot_load_free(&l);
+	return r;
+}
+
+static void test_snapshot_create(void)
+{
+	struct snapshot_create_cfg c;
+	char body[5000], path[4100];
+
+	/* Minimal: snapshot_type defaults to Full. */
+	CHECK_EQ_I(cfg_parse_snapshot_create(&c, J("{\"snapshot_path\":\"/s\","
+						   "\"mem_file_path\":\"/m\"}"), &err), 0);
+	CHECK_EQ_U(c.type, SNAPSHOT_FULL);
+	CHECK_STR(c.snapshot_path, "/s");
+	CHECK_STR(c.mem_file_path, "/m");
+	snapshot_create_free(&c);
+	CHECK(!c.snapshot_path && !c.mem_file_path);
+	/* Full. */
+	CHECK_EQ_I(cfg_parse_snapshot_create(&c, J("{\"snapshot_type\":\"Diff\","
+		"\"snapshot_path\":\"/srv/vm.snap\",\"mem_file_path\":\"/srv/vm.mem\"}"),
+					     &err), 0);
+	CHECK_EQ_U(c.type, SNAPSHOT_DIFF);
+	CHECK_STR(c.snapshot_path, "/srv/vm.snap");
+	CHECK_STR(c.mem_file_path, "/srv/vm.mem");
+	snapshot_create_free(&c);
+	CHECK_EQ_I(snap_create("{\"snapshot_type\":\"Full\",\"snapshot_path\":\"/s\","
+			       "\"mem_file_path\":\"/m\"}"), 0);
+	CHECK_EQ_I(snap_create("{\"snapshot_type\":null,\"snapshot_path\":\"/s\","
+			       "\"mem_file_path\":\"/m\"}"), 0);
+
+	CHECK_ERR(snap_create("{\"mem_file_path\":\"/m\"}"),
+		  "missing field `snapshot_path`");
+	CHECK_ERR(snap_create("{\"snapshot_path\":\"/s\"}"),
+		  "missing field `mem_file_path`");
+	CHECK_ERR(snap_create("{}"), "missing field `snapshot_path`");
+	CHECK_ERR(snap_create("{\"snapshot_type\":\"full\",\"snapshot_path\":\"/s\","
+			      "\"mem_file_path\":\"/m\"}"),
+		  "unknown variant for `snapshot_type`, expected one of `Full`, `Diff`");
+	CHECK_ERR(snap_create("{\"snapshot_type\":1,\"snapshot_path\":\"/s\","
+			      "\"mem_file_path\":\"/m\"}"),
+		  "invalid type for `snapshot_type`: expected a string");
+	/* "version" was deprecated, then removed: now an unknown field. */
+	CHECK_ERR(snap_create("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			      "\"version\":\"1.0.0\"}"),
+		  "unknown field `version` in snapshot create");
+	CHECK_ERR(snap_create("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			      "\"snapshot_path\":\"/t\"}"),
+		  "duplicate field `snapshot_path`");
+	CHECK_ERR(snap_create("{\"snapshot_path\":7,\"mem_file_path\":\"/m\"}"),
+		  "invalid type for `snapshot_path`: expected a string");
+	CHECK_ERR(snap_create("{\"snapshot_path\":\"/s\",\"mem_file_path\":[]}"),
+		  "invalid type for `mem_file_path`: expected a string");
+	CHECK_ERR(snap_create("{\"snapshot_path\":\"\",\"mem_file_path\":\"/m\"}"),
+		  "`snapshot_path` must not be empty");
+	CHECK_ERR(snap_create("[]"), "Invalid JSON: expected an object");
+	memset(path, 'p', 4095);
+	path[4095] = '\0';
+	snprintf(body, sizeof(body), "{\"snapshot_path\":\"%s\",\"mem_file_path\":"
+		 "\"/m\"}", path);
+	CHECK_EQ_I(snap_create(body), 0);
+	snprintf(body, sizeof(body), "{\"snapshot_path\":\"/s\",\"mem_file_path\":"
+		 "\"%sp\"}", path);
+	CHECK_ERR(snap_create(body), "`mem_file_path` is too long (max 4095 bytes)");
+}
+
+static void test_snapshot_load(void)
+{
+	struct snapshot_load_cfg l;
+	char body[2048], path[120];
+	int k;
+
+	/* Minimal, the new way: a File backend. */
+	CHECK_EQ_I(cfg_parse_snapshot_load(&l, J("{\"snapshot_path\":\"/s\","
+		"\"mem_backend\":{\"backend_type\":\"File\",\"backend_path\":\"/m\"}}"),
+					   &err), 0);
+	CHECK_STR(l.snapshot_path, "/s");
+	CHECK_EQ_U(l.backend_type, MEM_BACKEND_FILE);
+	CHECK_STR(l.backend_path, "/m");
+	CHECK(!l.track_dirty_pages && !l.resume_vm && !l.clock_realtime &&
+	      !l.used_deprecated);
+	CHECK(l.n_net_overrides == 0 && l.vsock_uds_path == NULL);
+	snapshot_load_free(&l);
+	CHECK(!l.snapshot_path && !l.backend_path);
+	/* Minimal, the deprecated way: mem_file_path is a File backend. */
+	CHECK_EQ_I(cfg_parse_snapshot_load(&l, J("{\"snapshot_path\":\"/s\","
+						 "\"mem_file_path\":\"/m\"}"), &err), 0);
+	CHECK_EQ_U(l.backend_type, MEM_BACKEND_FILE);
+	CHECK_STR(l.backend_path, "/m");
+	CHECK(l.used_deprecated && !l.track_dirty_pages);
+	snapshot_load_free(&l);
+	/* enable_diff_snapshots (deprecated) turns dirty page tracking on. */
+	CHECK_EQ_I(cfg_parse_snapshot_load(&l, J("{\"snapshot_path\":\"/s\","
+		"\"mem_file_path\":\"/m\",\"enable_diff_snapshots\":true,"
+		"\"track_dirty_pages\":false}"), &err), 0);
+	CHECK(l.used_deprecated && l.track_dirty_pages);
+	snapshot_load_free(&l);
+	CHECK_EQ_I(cfg_parse_snapshot_load(&l, J("{\"snapshot_path\":\"/s\","
+		"\"mem_backend\":{\"backend_type\":\"File\",\"backend_path\":\"/m\"},"
+		"\"enable_diff_snapshots\":false}"), &err), 0);
+	CHECK(!l.used_deprecated && !l.track_dirty_pages);
+	snapshot_load_free(&l);
+	/* Full. */
+	CHECK_EQ_I(cfg_parse_snapshot_load(&l, J("{\"snapshot_path\":\"/srv/vm.snap\","
+		"\"mem_backend\":{\"backend_path\":\"/run/uffd.sock\",\"backend_type\":\"Uffd\"},"
+		"\"track_dirty_pages\":true,\"resume_vm\":true,\"clock_realtime\":true,"
+		"\"network_overrides\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap7\"},"
+		"{\"iface_id\":\"eth1\",\"host_dev_name\":\"vmtap1\"}],"
+		"\"vsock_override\":{\"uds_path\":\"/run/v.sock\"}}"), &err), 0);
+	CHECK_STR(l.snapshot_path, "/srv/vm.snap");
+	CHECK_EQ_U(l.backend_type, MEM_BACKEND_UFFD);
+	CHECK_STR(l.backend_path, "/run/uffd.sock");
+	CHECK(l.track_dirty_pages && l.resume_vm && l.clock_realtime &&
+	      !l.used_deprecated);
+	CHECK_EQ_U(l.n_net_overrides, 2);
+	CHECK_STR(l.net_overrides[0].iface_id, "eth0");
+	CHECK_STR(l.net_overrides[0].host_dev_name, "tap7");
+	CHECK_STR(l.net_overrides[1].iface_id, "eth1");
+	CHECK_STR(l.net_overrides[1].host_dev_name, "vmtap1");
+	CHECK_STR(l.vsock_uds_path, "/run/v.sock");
+	snapshot_load_free(&l);
+	CHECK(!l.vsock_uds_path && l.n_net_overrides == 0);
+	/* Nulls are absent; so is an empty list. */
+	CHECK_EQ_I(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			     "\"mem_backend\":null,\"network_overrides\":[],"
+			     "\"vsock_override\":null,\"resume_vm\":null}"), 0);
+
+	/* Required fields, and Firecracker's memory source rule. */
+	CHECK_ERR(snap_load("{\"mem_file_path\":\"/m\"}"),
+		  "missing field `snapshot_path`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\"}"),
+		  "missing field: either `mem_backend` or `mem_file_path` is required");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"mem_backend\":{\"backend_type\":\"File\","
+			    "\"backend_path\":\"/m\"}}"),
+		  "too many fields: either `mem_backend` or `mem_file_path` "
+		  "exclusively is required");
+	/* As in Firecracker, the body is read whole before that rule applies. */
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"mem_backend\":{\"backend_type\":\"Disk\","
+			    "\"backend_path\":\"/m\"}}"),
+		  "unknown variant for `backend_type`, expected one of `File`, `Uffd`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_backend\":"
+			    "{\"backend_type\":\"file\",\"backend_path\":\"/m\"}}"),
+		  "unknown variant for `backend_type`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_backend\":"
+			    "{\"backend_type\":\"File\"}}"),
+		  "missing field `backend_path` in mem_backend");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_backend\":"
+			    "{\"backend_path\":\"/m\"}}"),
+		  "missing field `backend_type` in mem_backend");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_backend\":"
+			    "{\"backend_type\":\"File\",\"backend_path\":\"/m\",\"x\":1}}"),
+		  "unknown field `x` in mem_backend");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_backend\":\"/m\"}"),
+		  "invalid type for `mem_backend`: expected an object");
+
+	/* Unknown keys and wrong types. */
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"snapshot_type\":\"Full\"}"),
+		  "unknown field `snapshot_type` in snapshot load");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"resume_vm\":\"yes\"}"),
+		  "invalid type for `resume_vm`: expected a boolean");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"enable_diff_snapshots\":1}"),
+		  "invalid type for `enable_diff_snapshots`: expected a boolean");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"track_dirty_pages\":0}"),
+		  "invalid type for `track_dirty_pages`: expected a boolean");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"clock_realtime\":\"true\"}"),
+		  "invalid type for `clock_realtime`: expected a boolean");
+	CHECK_ERR(snap_load("{\"snapshot_path\":[\"/s\"],\"mem_file_path\":\"/m\"}"),
+		  "invalid type for `snapshot_path`: expected a string");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"\"}"),
+		  "`mem_file_path` must not be empty");
+
+	/* Network overrides: ids and tap names as PUT /network-interfaces has them. */
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":{}}"),
+		  "invalid type for `network_overrides`: expected an array");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[{\"iface_id\":\"eth0\"}]}"),
+		  "network_overrides[0]: missing field `host_dev_name`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[{\"host_dev_name\":\"t\"}]}"),
+		  "network_overrides[0]: missing field `iface_id`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[{\"iface_id\":\"e\","
+			    "\"host_dev_name\":\"t\",\"guest_mac\":\"x\"}]}"),
+		  "network_overrides[0]: unknown field `guest_mac` in network override");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[{\"iface_id\":\"e-0\","
+			    "\"host_dev_name\":\"t\"}]}"),
+		  "network_overrides[0]: Invalid `iface_id`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[{\"iface_id\":\"e\","
+			    "\"host_dev_name\":\"1234567890123456\"}]}"),
+		  "network_overrides[0]: Invalid `host_dev_name`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[{\"iface_id\":\"e\","
+			    "\"host_dev_name\":\"a/b\"}]}"),
+		  "Invalid `host_dev_name`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[{\"iface_id\":\"e\","
+			    "\"host_dev_name\":5}]}"),
+		  "invalid type for `host_dev_name`: expected a string");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[\"eth0\"]}"),
+		  "network_overrides[0]: invalid type for `network override`");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"network_overrides\":[{\"iface_id\":\"eth0\","
+			    "\"host_dev_name\":\"t0\"},{\"iface_id\":\"eth1\","
+			    "\"host_dev_name\":\"t1\"},{\"iface_id\":\"eth0\","
+			    "\"host_dev_name\":\"t2\"}]}"),
+		  "network_overrides[2]: duplicate `iface_id` \"eth0\"");
+	/* At most CFG_MAX_NETS of them: 0 to 8 pass, 9 fail. */
+	for (k = 0; k <= CFG_MAX_NETS + 1; k++) {
+		int n = snprintf(body, sizeof(body), "{\"snapshot_path\":\"/s\","
+				 "\"mem_file_path\":\"/m\",\"network_overrides\":[");
+		int i;
+
+		for (i = 0; i < k; i++)
+			n += snprintf(body + n, sizeof(body) - (size_t)n,
+				      "%s{\"iface_id\":\"eth%d\",\"host_dev_name\":"
+				      "\"tap%d\"}", i ? "," : "", i, i);
+		snprintf(body + n, sizeof(body) - (size_t)n, "]}");
+		if (k <= CFG_MAX_NETS) {
+			CHECK_EQ_I(cfg_parse_snapshot_load(&l, body, strlen(body), &err), 0);
+			CHECK_EQ_U(l.n_net_overrides, k);
+			snapshot_load_free(&l);
+		}
+	}
+	CHECK_ERR(snap_load(body), "Too many network overrides (max 8)");
+
+	/* vsock_override: uds_path bounded as vsock's (sun_path). */
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"vsock_override\":{}}"),
+		  "missing field `uds_path` in vsock_override");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"vsock_override\":{\"uds_path\":\"/v\",\"guest_cid\":3}}"),
+		  "unknown field `guest_cid` in vsock_override");
+	CHECK_ERR(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+			    "\"vsock_override\":\"/v\"}"),
+		  "invalid type for `vsock_override`: expected an object");
+	memset(path, 'p', 107);
+	path[107] = '\0';
+	snprintf(body, sizeof(body), "{\"snapshot_path\":\"/s\",\"mem_file_path\":"
+		 "\"/m\",\"vsock_override\":{\"uds_path\":\"%s\"}}", path);
+	CHECK_EQ_I(snap_load(body), 0);
+	snprintf(body, sizeof(body), "{\"snapshot_path\":\"/s\",\"mem_file_path\":"
+		 "\"/m\",\"vsock_override\":{\"uds_path\":\"%sp\"}}", path);
+	CHECK_ERR(snap_load(body), "`uds_path` is too long (max 107 bytes)");
+	/* A Uffd backend_path is a socket too; a File one is any host path. */
+	snprintf(body, sizeof(body), "{\"snapshot_path\":\"/s\",\"mem_backend\":"
+		 "{\"backend_type\":\"Uffd\",\"backend_path\":\"%sp\"}}", path);
+	CHECK_ERR(snap_load(body), "`backend_path` is too long (max 107 bytes)");
+	snprintf(body, sizeof(body), "{\"snapshot_path\":\"/s\",\"mem_backend\":"
+		 "{\"backend_type\":\"File\",\"backend_path\":\"%sp\"}}", path);
+	CHECK_EQ_I(snap_load(body), 0);
+}
+
 int main(void)
 {
 	RUN(test_defaults);
@@ -1027,6 +1311,8 @@ int main(void)
 	RUN(test_file_full);
 	RUN(test_file_errors);
 	RUN(test_serial);
+	RUN(test_snapshot_create);
+	RUN(test_snapshot_load);
 	RUN(test_to_json_bounds);
 	RUN(test_data_files);
 	return check_summary();
