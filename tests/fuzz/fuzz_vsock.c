@@ -1,4 +1,5 @@
 /* fuzz_vsock.c: libFuzzer target: a hostile driver's vsock packets against host programs on Unix sockets. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,7 +29,9 @@
  *   5 close    (flags bits 3-5 which program, bit 6 shutdown(SHUT_WR) only)
  *   6 accept   the host listeners take the connections guests made
  *   7 event    flags bit 3: reset the device and bring it up again,
- *              bit 4: notify the event queue, else just run the event loop
+ *              bit 4: notify the event queue, bit 6: vsock_transport_reset()
+ *              after u8 shape (bit 0: post an event buffer of (shape >> 1) % 8 + 1
+ *              bytes first), else just run the event loop
  * The host side is real: ember's listener at uds_path, host programs that
  * connect to it, and listeners at uds_path_1024 and uds_path_1025 for
  * guest-initiated connections. Each byte a host program sends carries its
@@ -44,7 +47,8 @@
 #define TXBUF_GPA   0x10000u       /* the tx packet being sent */
 #define TXEND       0x30000u
 #define TXW_GPA     0x40000u       /* a writable buffer a hostile driver adds */
-#define EVBUF_GPA   0x41000u
+#define EVBUF_GPA   0x41000u       /* NEVBUF event buffers, 8 bytes apart */
+#define NEVBUF      4u
 #define RXBUF_GPA   0x100000u
 #define RXSLOT      0x11000u       /* room for a header and 64 KiB */
 #define NRXSLOT     64u
@@ -86,6 +90,8 @@ static struct {
 	struct vsock_dev d;
 	bool event_idx, indirect;
 	struct fz_q rx, tx, ev;
+	bool ev_busy[NEVBUF];          /* event buffer i (descriptor i) is the device's */
+	uint32_t ev_size[NEVBUF];
 	bool rx_busy[NRXSLOT];
 	uint32_t rx_size[NRXSLOT];
 	int host[NHOST];
@@ -232,10 +238,13 @@ static void bring_up(void)
 		q[i]->used = at[i] + 0x2000;
 		FUZZ_CHECK(fz_q_setup(&G.bus, FZ_BASE, i, q[i]) == 1);
 	}
-	/* Event buffers: the device never has anything to put there. */
-	for (uint16_t i = 0; i < 4; i++) {
+	/* Event buffers: for vsock_transport_reset() only. */
+	for (uint16_t i = 0; i < NEVBUF; i++) {
+		memset(G.ram + EVBUF_GPA + 8u * i, POISON, 8);
 		fz_desc_at(G.ram, EVQ_GPA + 16u * i, EVBUF_GPA + 8u * i, 8, VIRTQ_DESC_F_WRITE, 0);
 		fz_q_avail(&S.ev, i);
+		S.ev_busy[i] = true;
+		S.ev_size[i] = 8;
 	}
 	fz_q_publish(&S.ev, 0, 0);
 	st |= VIRTIO_STATUS_DRIVER_OK;
@@ -333,7 +342,8 @@ static void collect(void)
 	/* tx buffers come back unwritten (5.10.6.4), each once. */
 	while (fz_q_next_used(&S.tx, &id, &len))
 		FUZZ_CHECK(len == 0 && id < QSZ);
-	FUZZ_CHECK(fz_q_used_idx(&S.ev) == 0);
+	/* Event buffers come back from vsock_transport_reset() only (op_transport_reset). */
+	FUZZ_CHECK(fz_q_used_idx(&S.ev) == S.ev.used_seen);
 	/* A driver that keeps the rules never sees the device fail. */
 	FUZZ_CHECK(t->active && !(t->status & VIRTIO_STATUS_NEEDS_RESET));
 	FUZZ_CHECK(t->q[VSOCK_RXQ].next_used == t->q[VSOCK_RXQ].last_avail);
@@ -555,6 +565,62 @@ static void op_accept(void)
 	fz_pump(&S.loop, 0);
 }
 
+/*
+ * The snapshot's transport reset: one TRANSPORT_RESET event in the first
+ * event buffer that holds it (shorter ones come back empty), every
+ * connection gone without an RST, the listener still there.
+ */
+static void op_transport_reset(struct fz_in *in)
+{
+	uint8_t shape = fz_u8(in), ev[8];
+	uint32_t id, len;
+	unsigned events = 0;
+	int r;
+
+	if (shape & 1) {
+		for (uint16_t i = 0; i < NEVBUF; i++) {
+			if (S.ev_busy[i])
+				continue;
+			S.ev_size[i] = (uint32_t)(shape >> 1) % 8 + 1;
+			memset(G.ram + EVBUF_GPA + 8u * i, POISON, 8);
+			fz_desc_at(G.ram, EVQ_GPA + 16u * i, EVBUF_GPA + 8u * i, S.ev_size[i],
+				   VIRTQ_DESC_F_WRITE, 0);
+			fz_q_avail(&S.ev, i);
+			fz_q_publish(&S.ev, 0, S.ev.used_seen);
+			S.ev_busy[i] = true;
+			break;
+		}
+	}
+	r = vsock_transport_reset(&S.d);
+	FUZZ_CHECK(r == 0 || r == -ENOSPC);
+	while (fz_q_next_used(&S.ev, &id, &len)) {
+		const uint8_t *b = G.ram + EVBUF_GPA + 8u * id;
+
+		/* Only buffers the device held, once each; nothing after the event. */
+		FUZZ_CHECK(id < NEVBUF && S.ev_busy[id] && events == 0);
+		S.ev_busy[id] = false;
+		memset(ev, POISON, sizeof(ev));
+		if (S.ev_size[id] >= 4) {
+			/* 5.10.6.7: le32 id 0, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET. */
+			FUZZ_CHECK(len == 4);
+			memset(ev, 0, 4);
+			events++;
+		} else {
+			FUZZ_CHECK(len == 0);
+		}
+		FUZZ_CHECK(memcmp(b, ev, 8) == 0);
+	}
+	FUZZ_CHECK(events == (r == 0 ? 1u : 0u));
+	/* -ENOSPC: every buffer the driver gave was too short. */
+	for (unsigned i = 0; i < NEVBUF && r; i++)
+		FUZZ_CHECK(!S.ev_busy[i]);
+	FUZZ_CHECK(S.d.nconns == 0 && S.d.all.head == NULL && S.d.ctrl.head == NULL &&
+		   S.d.rst_len == 0);
+	/* The guest drops its connections on the event; so does its model. */
+	S.nkeys = 0;
+	fz_pump(&S.loop, 0);
+}
+
 /* The end of an input: the device goes, then every host socket. */
 static void teardown(void)
 {
@@ -632,6 +698,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				bring_up();
 			else if (op & 16)
 				notify(VSOCK_EVQ, op & 32);
+			else if (op & 64)
+				op_transport_reset(&in);
 			else
 				fz_pump(&S.loop, 0);
 			break;

@@ -165,6 +165,15 @@ def vsock_seeds():
           vs_tx(V_REQUEST, 7, 1024, shape=1, extra=u64(4) + u64(2) + u16(1)) +
           vs_tx(V_RW, 7, 1024, length=100, payload=10, nseg=2) +
           vs_tx(V_REQUEST, 8, 1024, shape=1, extra=u64(3) + u64(2) + u16(2)) + pump)
+    # Snapshot transport resets: the event in 8-byte buffers until they run out, a 3-byte
+    # buffer given back empty, an 8-byte one; a host program connects again afterwards.
+    def reset(post=None):
+        return u8(7 | 64) + u8(0 if post is None else 1 | (post - 1) << 1)
+    write("fuzz_vsock", "transport_reset",
+          u8(1) + vs_rx(8, 44 + 4096) + vs_tx(V_REQUEST, 5003, 1024) + u8(6) +
+          vs_connect(5004) + pump + vs_tx(V_RESPONSE, 5004, HOST_PORT0) +
+          vs_host(3, 0, u16(100)) + pump + reset() + reset() + reset() + reset() + reset() +
+          reset(3) + reset(8) + vs_connect(5005) + pump + vs_tx(V_RESPONSE, 5005, HOST_PORT0 + 1) + pump)
     # A writable buffer before the packet's readable ones: the device needs a reset.
     write("fuzz_vsock", "writable_first",
           u8(1) + vs_rx(2, 64) + vs_tx(V_REQUEST, 9, 1024, shape=16) + vs_tx(V_REQUEST, 9, 1024) + pump)

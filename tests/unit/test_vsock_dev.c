@@ -870,6 +870,188 @@ static void test_reset_purges(void)
 	teardown();
 }
 
+/* ---- the event queue: TRANSPORT_RESET (5.10.6.7) ---- */
+
+#define EVBUF(i) (0xe00000u + (uint64_t)(i) * 0x100u)
+
+/* Post event buffer @i: one device-writable descriptor of @len bytes, filled with 0xa5. */
+static void ev_post(uint16_t i, uint32_t len)
+{
+	memset(T.ram + EVBUF(i), 0xa5, 16);
+	drv_desc(2, i, EVBUF(i), len, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(2, i);
+}
+
+/* Used event buffers so far (the used ring's index). */
+static uint16_t ev_used_idx(void)
+{
+	return get16(qgpa[2] + 0x4000 + 2);
+}
+
+/* Used element @n of the event queue. */
+static void ev_used(unsigned n, uint32_t *id, uint32_t *len)
+{
+	*id = get32(qgpa[2] + 0x4000 + 4 + 8u * (n % QSZ));
+	*len = get32(qgpa[2] + 0x4000 + 8 + 8u * (n % QSZ));
+}
+
+/* Interrupts raised since the last call (the irqfd's counter). */
+static uint64_t irqs(void)
+{
+	uint64_t v = 0;
+
+	if (read(T.d->t.irq_fd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	return v;
+}
+
+/* A host-initiated and a guest-initiated connection; their host ends in fds[0..1], the listener in fds[2]. */
+static void two_conns(int fds[3])
+{
+	uint32_t hp;
+	int s;
+
+	fds[0] = host_connect(88, &hp, true);
+	CHECK(guest_connect(5030, 2030, 65536, &fds[2], &s) != NULL);
+	fds[1] = s;
+	CHECK(fds[0] >= 0 && fds[1] >= 0);
+	CHECK_EQ_U(T.d->nconns, 2);
+}
+
+static void close_all(int fds[3])
+{
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+}
+
+/* The event goes out; connections go without a word on the rx queue; the listener stays. */
+static void test_transport_reset_event(void)
+{
+	uint8_t b[8], zero[4] = { 0 }, poison[4] = { 0xa5, 0xa5, 0xa5, 0xa5 };
+	struct vsock_hdr h;
+	uint32_t id, len, hp;
+	int fds[3], fd;
+
+	setup();
+	rx_post_all(RXBUF_SIZE);
+	two_conns(fds);
+	ev_post(0, 8);
+	notify(VSOCK_EVQ);
+	CHECK_EQ_U(ev_used_idx(), 0);   /* a notification alone sends nothing */
+	(void)irqs();
+	CHECK_EQ_I(vsock_transport_reset(T.d), 0);
+	CHECK_EQ_U(ev_used_idx(), 1);
+	ev_used(0, &id, &len);
+	CHECK_EQ_U(id, 0);
+	CHECK_EQ_U(len, 4);
+	CHECK(memcmp(T.ram + EVBUF(0), zero, 4) == 0);        /* id 0: TRANSPORT_RESET */
+	CHECK(memcmp(T.ram + EVBUF(0) + 4, poison, 4) == 0);  /* nothing past the event */
+	CHECK(irqs() >= 1);
+	CHECK(T.d->t.interrupt_status & VIRTIO_INT_VRING);
+	CHECK_EQ_U(T.d->nconns, 0);
+	CHECK(T.d->all.head == NULL && T.d->ctrl.head == NULL && T.d->wait.head == NULL);
+	CHECK_EQ_I(read_wait(fds[0], b, sizeof(b), 1000), 0);
+	CHECK_EQ_I(read_wait(fds[1], b, sizeof(b), 1000), 0);
+	/* No RST for the purged connections: the event said it all. */
+	pump(5);
+	notify(VSOCK_RXQ);
+	CHECK(!rx_take(&h, NULL, 0, NULL));
+	CHECK(!(T.d->t.status & VIRTIO_STATUS_NEEDS_RESET));
+	/* The listener still takes host programs. */
+	fd = host_connect(89, &hp, true);
+	CHECK(fd >= 0);
+	CHECK_EQ_U(T.d->nconns, 1);
+	close(fd);
+	close_all(fds);
+	teardown();
+}
+
+/* No event buffer: -ENOSPC, connections purged all the same, no interrupt. */
+static void test_transport_reset_no_buffer(void)
+{
+	uint8_t b[8];
+	int fds[3];
+
+	setup();
+	rx_post_all(RXBUF_SIZE);
+	two_conns(fds);
+	(void)irqs();
+	CHECK_EQ_I(vsock_transport_reset(T.d), -ENOSPC);
+	CHECK_EQ_U(ev_used_idx(), 0);
+	CHECK_EQ_U(irqs(), 0);
+	CHECK_EQ_U(T.d->nconns, 0);
+	CHECK_EQ_I(read_wait(fds[0], b, sizeof(b), 1000), 0);
+	CHECK_EQ_I(read_wait(fds[1], b, sizeof(b), 1000), 0);
+	/* An event queue the driver never set up: the same. */
+	T.d->t.q[VSOCK_EVQ].ready = false;
+	CHECK_EQ_I(vsock_transport_reset(T.d), -ENOSPC);
+	T.d->t.q[VSOCK_EVQ].ready = true;
+	close_all(fds);
+	teardown();
+}
+
+/* A device the driver has not brought up: -EINVAL, nothing touched. */
+static void test_transport_reset_inactive(void)
+{
+	uint8_t b[8];
+	int fds[3];
+
+	setup();
+	rx_post_all(RXBUF_SIZE);
+	two_conns(fds);
+	ev_post(0, 8);
+	(void)irqs();
+	T.d->t.active = 0;
+	CHECK_EQ_I(vsock_transport_reset(T.d), -EINVAL);
+	T.d->t.active = 1;
+	CHECK_EQ_U(ev_used_idx(), 0);
+	CHECK_EQ_U(irqs(), 0);
+	CHECK_EQ_U(T.d->nconns, 2);
+	CHECK_EQ_I(read_wait(fds[0], b, sizeof(b), 50), -1);
+	CHECK_EQ_I(read_wait(fds[1], b, sizeof(b), 50), -1);
+	/* The connections still carry data. */
+	CHECK(write(fds[1], "x", 1) == 1);
+	{
+		struct vsock_hdr h = rx_next(b, sizeof(b));
+
+		CHECK_EQ_U(h.op, VSOCK_OP_RW);
+		CHECK_EQ_U(h.dst_port, 2030);
+	}
+	close_all(fds);
+	teardown();
+}
+
+/* An event buffer shorter than the event goes back empty (counted); the next one takes it. */
+static void test_transport_reset_short_buffer(void)
+{
+	uint8_t poison[4] = { 0xa5, 0xa5, 0xa5, 0xa5 }, zero[4] = { 0 };
+	uint64_t fails = metric_get(M_vsock_ev_queue_event_fails);
+	uint32_t id, len;
+
+	setup();
+	ev_post(0, 3);
+	CHECK_EQ_I(vsock_transport_reset(T.d), -ENOSPC);
+	CHECK_EQ_U(ev_used_idx(), 1);
+	ev_used(0, &id, &len);
+	CHECK_EQ_U(id, 0);
+	CHECK_EQ_U(len, 0);
+	CHECK(memcmp(T.ram + EVBUF(0), poison, 4) == 0);
+	CHECK_EQ_U(metric_get(M_vsock_ev_queue_event_fails) - fails, 1);
+	CHECK(!(T.d->t.status & VIRTIO_STATUS_NEEDS_RESET));
+	/* A short buffer, then one that fits. */
+	ev_post(1, 2);
+	ev_post(2, 4);
+	CHECK_EQ_I(vsock_transport_reset(T.d), 0);
+	CHECK_EQ_U(ev_used_idx(), 3);
+	ev_used(1, &id, &len);
+	CHECK(id == 1 && len == 0);
+	ev_used(2, &id, &len);
+	CHECK(id == 2 && len == 4);
+	CHECK(memcmp(T.ram + EVBUF(2), zero, 4) == 0);
+	CHECK_EQ_U(metric_get(M_vsock_ev_queue_event_fails) - fails, 2);
+	teardown();
+}
+
 /* At most VSOCK_MAX_CONNS connections: the next host program is closed at once. */
 static void test_connection_limit(void)
 {
@@ -914,6 +1096,10 @@ int main(void)
 	RUN(test_slow_host_reader_isolated);
 	RUN(test_slow_guest_reader_isolated);
 	RUN(test_reset_purges);
+	RUN(test_transport_reset_event);
+	RUN(test_transport_reset_no_buffer);
+	RUN(test_transport_reset_inactive);
+	RUN(test_transport_reset_short_buffer);
 	RUN(test_connection_limit);
 	return check_summary();
 }

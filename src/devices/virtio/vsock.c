@@ -283,6 +283,72 @@ void vsock_on_reset(void *opaque, uint32_t events)
 	vsock_leave(d);
 }
 
+/* ---- events ---- */
+
+/*
+ * Put one TRANSPORT_RESET event in the driver's next event buffer able to
+ * hold it; buffers too small go back empty. 0, or -ENOSPC when no buffer
+ * could take it. Lock held.
+ */
+static int vsock_send_reset_event(struct vsock_dev *d)
+{
+	struct virtio_mmio *t = &d->t;
+	struct virtq *q = &t->q[VSOCK_EVQ];
+	struct virtq_chain *ch = &d->rx_chain;   /* scratch, free outside vsock_rx_flush() */
+	const uint32_t id = VSOCK_EVENT_TRANSPORT_RESET;
+	const uint8_t ev[VSOCK_EVENT_SIZE] = { (uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16),
+					       (uint8_t)(id >> 24) };   /* le32 */
+	unsigned served = 0;
+	int ret = -ENOSPC;
+
+	if (!q->ready || q->broken)
+		return -ENOSPC;
+	/* At most one ring's worth: a driver adding short buffers meanwhile cannot hold us. */
+	for (unsigned n = 0; n < q->num; n++) {
+		int r = virtq_pop(q, t->mem, ch);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			metric_inc(M_vsock_ev_queue_event_fails);
+			virtio_mmio_fail(t, q->error);
+			break;
+		}
+		if (ch->writable < VSOCK_EVENT_SIZE) {
+			/* 5.10.6.7: an event buffer holds a struct virtio_vsock_event; this one goes back empty. */
+			metric_inc(M_vsock_ev_queue_event_fails);
+			virtq_push(q, ch->head, 0);
+			served++;
+			continue;
+		}
+		virtq_chain_write(ch, 0, ev, sizeof(ev));
+		virtq_push(q, ch->head, sizeof(ev));
+		served++;
+		ret = 0;
+		break;
+	}
+	if (served)
+		virtio_mmio_signal_used(t, VSOCK_EVQ);
+	return ret;
+}
+
+int vsock_transport_reset(struct vsock_dev *d)
+{
+	int r;
+
+	pthread_mutex_lock(&d->t.lock);
+	if (!d->t.active) {
+		pthread_mutex_unlock(&d->t.lock);
+		return -EINVAL;
+	}
+	r = vsock_send_reset_event(d);
+	/* The guest drops its connections on the event: ember drops them without an RST. */
+	vsock_purge(d);
+	vsock_reap(d);
+	pthread_mutex_unlock(&d->t.lock);
+	return r;
+}
+
 /* ---- the transport's callbacks ---- */
 
 void vsock_queue_notify(struct virtio_mmio *t, unsigned q)
@@ -301,7 +367,7 @@ void vsock_queue_notify(struct virtio_mmio *t, unsigned q)
 		vsock_tx_process(d);
 		break;
 	default:
-		/* 5.10.6.7: the event queue only holds buffers for events ember never sends. */
+		/* 5.10.6.7: event buffers wait for vsock_transport_reset(). */
 		break;
 	}
 	vsock_rx_flush(d);

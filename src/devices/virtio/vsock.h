@@ -15,7 +15,7 @@
 #define VSOCK_QUEUE_SIZE     256
 #define VSOCK_RXQ            0   /* 5.10.2: device -> driver packets */
 #define VSOCK_TXQ            1   /* driver -> device packets */
-#define VSOCK_EVQ            2   /* events (ember sends none) */
+#define VSOCK_EVQ            2   /* events: TRANSPORT_RESET (vsock_transport_reset) */
 #define VSOCK_NQUEUES        3
 
 /* Connections of every kind at once, as Firecracker's MAX_CONNECTIONS. */
@@ -102,6 +102,27 @@ extern const struct dev_ops vsock_dev_ops;
 int vsock_init(struct vsock_dev *d, const struct vsock_cfg *cfg, int listen_fd,
 	       const struct kvm_vm *vm, const struct guest_mem *mem, struct evloop *loop,
 	       uint64_t base, unsigned irq);
+
+/*
+ * vsock_transport_reset: tell the driver its transport was reset (virtio 1.2
+ * section 5.10.6.7), as Firecracker does for a snapshot, so the guest closes
+ * its connections (listeners survive), in the original and in every copy
+ * restored. Under the transport lock, when the device is active and its
+ * event queue ready and not broken, takes one event buffer from queue 2,
+ * writes the 4-byte little-endian id VSOCK_EVENT_TRANSPORT_RESET into it,
+ * returns it used with length 4 and signals the driver. Buffers with fewer
+ * than 4 writable bytes are given back used with length 0 (counted in
+ * vsock.ev_queue_event_fails) and the next one is tried. Then every
+ * host-side connection is dropped as a device reset drops them: host sockets
+ * closed, no RST queued for the guest (the event told it), stray RSTs
+ * forgotten; the listener keeps accepting. Returns 0 when the event went
+ * out; -ENOSPC when the driver had no usable event buffer (the queue empty,
+ * not ready or broken, or a chain that breaks the rules, which fails the
+ * device as on the other queues; connections are purged all the same, the
+ * caller logs it); -EINVAL when the device is not active (nothing touched).
+ * Event-loop thread, the VM running or paused (as for a snapshot).
+ */
+int vsock_transport_reset(struct vsock_dev *d);
 
 /*
  * vsock_destroy: close every connection's host socket (no packets are sent:

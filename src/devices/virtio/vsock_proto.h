@@ -44,6 +44,10 @@ _Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_SIZE, "virtio_vsock_hdr is 
 #define VSOCK_OP_CREDIT_UPDATE  6
 #define VSOCK_OP_CREDIT_REQUEST 7
 
+/* 5.10.6.7: struct virtio_vsock_event { le32 id; } on the event queue. */
+#define VSOCK_EVENT_SIZE            4
+#define VSOCK_EVENT_TRANSPORT_RESET 0
+
 /* 5.10.6.5: SHUTDOWN flags: the sender will receive / send no more data. */
 #define VSOCK_SHUTDOWN_RCV  1
 #define VSOCK_SHUTDOWN_SEND 2
