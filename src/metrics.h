@@ -142,7 +142,9 @@
 	X(logger, log_fails, 0)                                                \
 	X(latencies_us, vmm_start_us, 1)                                       \
 	X(latencies_us, pause_vm, 1)                                           \
-	X(latencies_us, resume_vm, 1)
+	X(latencies_us, resume_vm, 1)                                          \
+	X(latencies_us, full_create_snapshot, 1)                               \
+	X(latencies_us, load_snapshot, 1)
 
 enum metric_id {
 #define METRIC_ENUM(g, n, s) M_##g##_##n,

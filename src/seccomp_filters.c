@@ -52,6 +52,9 @@ struct sc_rule {
 /* What the VMM thread may not ask of openat() after boot: it only opens drives to read or write. */
 #define SC_OPEN_FORBIDDEN (O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_TMPFILE | O_PATH)
 
+/* The one openat() of PUT /snapshot/create, exactly (src/vmm/snapshot.c snap_open_out()). */
+#define SC_OPEN_SNAPSHOT (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
 /*
  * Needed by every thread. malloc() may grow the one heap (brk), map a large block (mmap) or
  * unmap one (munmap) in any thread, depending on the heap's history; clock_gettime is a
@@ -101,6 +104,21 @@ static const struct sc_rule sc_vmm[] = {
 	ANY(timerfd_settime, "vsock connection timeouts, block rate limiter"),
 	ANY(clock_nanosleep, "exit: glibc nanosleep() while a slow console reader takes the rest"),
 	ANY(restart_syscall, "exit: that nanosleep() resumes after a signal interrupted it"),
+	/*
+	 * PUT /snapshot/create (src/vmm/snapshot.c), on a paused VM: its two files, the VM's
+	 * KVM state, and once what KVM can save of a vCPU. The "snapshot save" reasons tell
+	 * tests/integration/seccomp_rules.sh to leave these to tests/integration/snapshot.sh.
+	 */
+	ARG_EQ(openat, 2, SC_OPEN_SNAPSHOT, "snapshot save: create or truncate the state and memory files"),
+	ANY(ftruncate, "snapshot save: the memory file to the guest's RAM size"),
+	ANY(pwrite64, "snapshot save: the state file and guest RAM"),
+	ANY(unlink, "snapshot save: a failed snapshot leaves no files behind"),
+	ARG_EQ(ioctl, 1, KVM_GET_PIT2, "snapshot save: PIT"),
+	ARG_EQ(ioctl, 1, KVM_GET_CLOCK, "snapshot save: kvmclock"),
+	ARG_EQ(ioctl, 1, KVM_GET_IRQCHIP, "snapshot save: PIC and IOAPIC"),
+	ARG_EQ(ioctl, 1, KVM_CHECK_EXTENSION, "snapshot save: which vCPU state KVM offers"),
+	ARG_EQ(ioctl, 1, KVM_GET_MSR_INDEX_LIST, "snapshot save: which MSRs KVM saves"),
+	ARG_EQ(ioctl, 1, KVM_GET_MSRS, "snapshot save: which of them a vCPU can read (vCPUs paused)"),
 };
 
 /* The API thread: sockets of API clients, nothing else. */

@@ -451,6 +451,10 @@ static int cfg_snapshot_load_at(const struct cfgj *j, int i,
 		r = cfg_vsock_override_at(j, v[7], c);
 	if (r == 0 && v[8] >= 0)
 		r = cfgj_bool(j, v[8], f[8], &c->clock_realtime);
+	/* kvmclock is restored as it was saved; advancing it is not offered. */
+	if (r == 0 && c->clock_realtime)
+		r = cfg_seterr(j->e, "`clock_realtime` is not supported by ember: the guest's clock "
+			       "goes on from where the snapshot stopped it");
 	if (r == 0 && v[1] >= 0 && v[2] >= 0)
 		r = cfg_seterr(j->e, CFG_MSG_MEM_BOTH);
 	if (r == 0 && v[1] < 0 && v[2] < 0)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 unsigned gmem_layout(uint64_t size, struct gmem_hole hole, struct gmem_region out[2])
 {
@@ -41,6 +42,25 @@ int gmem_init(struct guest_mem *m, uint64_t size, struct gmem_hole hole)
 	if (p == MAP_FAILED)
 		return -errno;
 	/* Guest RAM is large and sparse: no core dumps, no fork copies. */
+	(void)madvise(p, size, MADV_DONTDUMP);
+	(void)madvise(p, size, MADV_DONTFORK);
+	gmem_fill(m, p, size, hole);
+	m->owned = 1;
+	return 0;
+}
+
+int gmem_init_file(struct guest_mem *m, int fd, uint64_t size, struct gmem_hole hole)
+{
+	struct stat st;
+	void *p;
+
+	memset(m, 0, sizeof(*m));
+	if (size == 0 || size > (1ULL << 46) || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < size)
+		return -EINVAL;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
 	(void)madvise(p, size, MADV_DONTDUMP);
 	(void)madvise(p, size, MADV_DONTFORK);
 	gmem_fill(m, p, size, hole);

@@ -52,6 +52,16 @@ unsigned gmem_layout(uint64_t size, struct gmem_hole hole, struct gmem_region ou
 int gmem_init(struct guest_mem *m, uint64_t size, struct gmem_hole hole);
 
 /*
+ * gmem_init_file: guest RAM of @size bytes (laid out around @hole) mapped
+ * private from the first @size bytes of file @fd: pages come in from the page
+ * cache as the guest touches them, and what the guest writes stays its own
+ * (copy-on-write), so many VMs share one file's unmodified pages. The file
+ * must hold @size bytes. Returns 0, -EINVAL (too small, not a regular file)
+ * or -errno; @m is zeroed first. @fd may be closed afterwards.
+ */
+int gmem_init_file(struct guest_mem *m, int fd, uint64_t size, struct gmem_hole hole);
+
+/*
  * gmem_init_from: describe caller-owned host memory @host of @size bytes as
  * guest RAM (unit tests and fuzzers). Returns 0 or -EINVAL.
  */

@@ -191,6 +191,9 @@ static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const u
 				       sizeof(e->msg))))
 			return r;
 	}
+	/* A restore sets every register from its snapshot. */
+	if (!ki)
+		return 0;
 	/* Only the boot vCPU starts at the entry; the others wait for INIT/SIPI. */
 	return x86_vcpu_boot_regs(v->vcpus[0].fd, ki->kind, ki->entry, gdt, e->msg,
 				  sizeof(e->msg));
@@ -246,7 +249,7 @@ void vmm_prewarm(struct vmm *v, int with_memory)
  * cannot create a vCPU id twice, and RAM holds a partial image). The VM stays
  * configurable, and a later InstanceStart builds it afresh.
  */
-static void vmm_undo_start(struct vmm *v)
+void vmm_undo_start(struct vmm *v)
 {
 	int started = 0;
 
@@ -317,12 +320,10 @@ int vmm_start(struct vmm *v, struct err *e)
 		 (unsigned long long)ki.entry, v->nvcpus,
 		 (unsigned long long)v->cfg.machine.mem_size_mib,
 		 (unsigned long long)v->first_insn_build_us);
-	for (unsigned i = 0; i < v->nvcpus; i++)
-		if ((r = vcpu_start(&v->vcpus[i]))) {
-			err_set(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
-			vmm_undo_start(v);
-			return r;
-		}
+	if ((r = vmm_start_vcpus(v, 0, e))) {
+		vmm_undo_start(v);
+		return r;
+	}
 	v->state = VMM_RUNNING;
 	/* The VM is built: from now on the event-loop thread needs only its list. */
 	if ((r = seccomp_install(SECCOMP_VMM)))
@@ -330,3 +331,56 @@ int vmm_start(struct vmm *v, struct err *e)
 	return 0;
 }
 
+int vmm_start_vcpus(struct vmm *v, int paused, struct err *e)
+{
+	int r;
+
+	/* Posted first, a pause holds each new thread before its first KVM_RUN. */
+	if (paused && (r = vcpu_post(&v->vctx, VCPU_REQ_PAUSE)))
+		return err_set(e, r, "Cannot hold the vCPUs: %s", strerror(-r));
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		if ((r = vcpu_start(&v->vcpus[i])))
+			return err_set(e, r, "Cannot start vCPU thread %u: %s", i, strerror(-r));
+	if (paused)
+		vcpu_pause_all(v->vcpus, v->nvcpus);
+	return 0;
+}
+
+int vmm_build_restored(struct vmm *v, int mem_fd, struct err *e)
+{
+	uint64_t size = v->cfg.machine.mem_size_mib << 20;
+	int r;
+
+	v->start_wall_us = clock_now_us();
+	v->start_cpu_us = clock_cpu_us();
+	v->boottimer.start_wall_us = v->start_wall_us;
+	v->boottimer.start_cpu_us = v->start_cpu_us;
+	v->nvcpus = v->cfg.machine.vcpu_count;
+	/* The same machine as at boot, but RAM is the memory file's and no kernel is loaded. */
+	if ((r = vmm_prepare(v, 0, e)))
+		goto fail;
+	if (v->nvcpus > v->vm.max_vcpus) {
+		r = err_set(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus);
+		goto fail;
+	}
+	if ((r = gmem_init_file(&v->mem, mem_fd, size, LAYOUT_RAM_HOLE))) {
+		err_set(e, r, "Cannot map the memory file: %s",
+			r == -EINVAL ? "not a regular file of the snapshot's memory size" : strerror(-r));
+		goto fail;
+	}
+	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e->msg, sizeof(e->msg))))
+		goto fail;
+	v->mem_ready = size;
+	if ((r = vmm_add_legacy_devices(v, e)) || (r = vmm_add_block_devices(v, e)) ||
+	    (r = vmm_add_net_devices(v, e)) || (r = vmm_add_vsock_device(v, e)) ||
+	    (r = vmm_create_vcpus(v, NULL, NULL, e)))
+		goto fail;
+	if ((r = vcpu_signals_init())) {
+		err_set(e, r, "Cannot install the vCPU signal handler");
+		goto fail;
+	}
+	return 0;
+fail:
+	vmm_undo_start(v);
+	return r;
+}

@@ -14,6 +14,21 @@
 /* resources.c: where the guest's console output goes (PUT /serial's file, else stdout). */
 int vmm_console_out(const struct vmm *v);
 
+/*
+ * build.c, the restore recipe beside vmm_start():
+ * vmm_build_restored: the configured machine with guest RAM mapped from the
+ * memory file @mem_fd (private: see gmem_init_file()), its devices attached
+ * and its vCPUs created, nothing loaded and nothing running. 0, or -errno
+ * with @e set and everything undone (vmm_undo_start()).
+ * vmm_start_vcpus: start the vCPU threads; with @paused they stop before
+ * their first KVM_RUN and this returns once all are paused.
+ * vmm_undo_start: tear down what a build made (vCPUs, devices, VM, RAM); the
+ * configuration stays.
+ */
+int vmm_build_restored(struct vmm *v, int mem_fd, struct err *e);
+int vmm_start_vcpus(struct vmm *v, int paused, struct err *e);
+void vmm_undo_start(struct vmm *v);
+
 /* devices.c: create the configured virtio devices at InstanceStart (slots in this order). */
 int vmm_add_block_devices(struct vmm *v, struct err *e);
 int vmm_add_net_devices(struct vmm *v, struct err *e);

@@ -42,6 +42,7 @@ int vmm_set_boot_source(struct vmm *v, struct boot_source_cfg *b, struct err *e)
 {
 	int kfd, ifd = -1;
 
+	v->configured = 1;
 	kfd = vmm_open_image(b->kernel_image_path, "kernel", e);
 	if (kfd < 0)
 		return kfd;
@@ -103,6 +104,7 @@ int vmm_set_serial(struct vmm *v, struct serial_cfg *s, struct err *e)
 {
 	int fd = -1;
 
+	v->configured = 1;
 	/* Appended to, never truncated; non-blocking, so that a FIFO's slow reader holds
 	 * output back (up to the UART's buffer) instead of a vCPU. */
 	if (s->serial_out_path &&
@@ -173,6 +175,7 @@ int vmm_set_drive(struct vmm *v, struct drive_cfg *d, struct err *e)
 	uint64_t nsec;
 	int fd, r;
 
+	v->configured = 1;
 	if (!d->path_on_host)
 		return err_set(e, -EINVAL, "Drive %s has no path_on_host.", d->drive_id);
 	r = vblk_open_backing(d->path_on_host, d->is_read_only, &fd, &nsec);
@@ -236,6 +239,7 @@ int vmm_set_net(struct vmm *v, struct net_cfg *n, struct err *e)
 	char id[CFG_ID_MAX + 1];
 	int old = vmm_net_index(v, n->iface_id), fd, r, i;
 
+	v->configured = 1;
 	/* Replacing an interface releases its tap first: it may be the same one. */
 	if (old >= 0 && v->tap_fd[old] >= 0) {
 		close(v->tap_fd[old]);
@@ -277,6 +281,7 @@ int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct err *e)
 {
 	int fd, r;
 
+	v->configured = 1;
 	/* A second PUT replaces the first: its own listener must not block the new bind. */
 	if (v->vsock_listen_fd >= 0) {
 		close(v->vsock_listen_fd);

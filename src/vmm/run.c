@@ -204,6 +204,8 @@ void vmm_destroy(struct vmm *v)
 	v->serial_out_fd = -1;
 	kvm_vm_destroy(&v->vm);
 	gmem_destroy(&v->mem);
+	free(v->xcaps);
+	v->xcaps = NULL;
 	if (v->kernel_fd >= 0)
 		close(v->kernel_fd);
 	if (v->initrd_fd >= 0)

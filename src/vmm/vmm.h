@@ -25,6 +25,8 @@
  * order it was attached. Teardown, pause, resume and (with snapshots) save
  * and restore are one loop over it.
  */
+struct x86_state_caps;
+
 struct vmm_dev {
 	const struct dev_ops *ops;
 	void *dev;
@@ -66,6 +68,7 @@ struct vmm {
 	struct vmm_opts opts;
 	const char *instance_id;
 	int logger_set, metrics_set; /* each may be configured once */
+	int configured;           /* a machine resource was set: a snapshot can no longer load */
 	enum vmm_state state;
 
 	int kernel_fd, initrd_fd; /* opened when the boot source is set */
@@ -76,6 +79,7 @@ struct vmm {
 	struct kvm_vm vm;
 	struct bus pio, mmio;
 	struct vcpu_ctx vctx;
+	struct x86_state_caps *xcaps;  /* what KVM can save of a vCPU: probed at the first snapshot */
 	int vctx_ready;
 	struct vcpu vcpus[CFG_MAX_VCPUS];
 	unsigned nvcpus;
@@ -185,6 +189,25 @@ struct vmm_dev *vmm_dev_find(struct vmm *v, enum dev_kind kind, const char *id);
  */
 void vmm_devices_pause(struct vmm *v);
 void vmm_devices_resume(struct vmm *v);
+
+/*
+ * vmm_snapshot_create: PUT /snapshot/create on a paused microVM: its devices
+ * (quiesced; vsock connections reset through the guest's event queue), vCPUs
+ * and VM state into the state file at c->snapshot_path (snapshot/format.h)
+ * and its RAM into the sparse file at c->mem_file_path. The vCPUs stay paused.
+ * 0, or -errno with @e set and neither file left behind. VMM thread.
+ */
+int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_cfg *c, struct err *e);
+
+/*
+ * vmm_snapshot_load: PUT /snapshot/load in a process nothing was configured
+ * in yet: the saved configuration (with the client's network and vsock
+ * overrides) applied, the machine rebuilt with RAM mapped private from the
+ * memory file, every device's and vCPU's state and the VM's restored; the
+ * microVM is then Paused, or Running with c->resume_vm. 0, or -errno with @e
+ * set and the process as fresh as before. VMM thread.
+ */
+int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct err *e);
 
 /* vmm_pause / vmm_resume: stop and restart all vCPUs. 0 or -EINVAL in the wrong state. */
 int vmm_pause(struct vmm *v);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot.h"
@@ -87,6 +88,32 @@ static void test_gmem_layout_and_ptr(void)
 	CHECK(gmem_ptr(&m, UINT64_MAX, 2) == NULL);
 	CHECK(gmem_ptr(&m, sizeof(ram), 0) == NULL);
 	CHECK(gmem_ptr(&m, sizeof(ram) - 1, 0) == ram + sizeof(ram) - 1);
+}
+
+/* RAM from a memory file: private pages, the file never written, too small a file refused. */
+static void test_gmem_file(void)
+{
+	char path[] = "/tmp/ember-test-gmem-XXXXXX";
+	int fd = mkstemp(path);
+	uint8_t page[4096], back[4096];
+	struct guest_mem m;
+	uint8_t *p;
+
+	CHECK(fd >= 0);
+	unlink(path);
+	memset(page, 0x5a, sizeof(page));
+	CHECK(pwrite(fd, page, sizeof(page), 4096) == (ssize_t)sizeof(page));
+	CHECK_EQ_I(ftruncate(fd, 3 * 4096), 0);
+	CHECK_EQ_I(gmem_init_file(&m, fd, 4 * 4096, LAYOUT_RAM_HOLE), -EINVAL);
+	CHECK_EQ_I(gmem_init_file(&m, fd, 2 * 4096, LAYOUT_RAM_HOLE), 0);
+	p = gmem_ptr(&m, 4096, 4096);
+	CHECK(p && p[0] == 0x5a && p[4095] == 0x5a);
+	p[0] = 0x11;                                /* the guest writes: its own copy */
+	CHECK(pread(fd, back, sizeof(back), 4096) == (ssize_t)sizeof(back) && back[0] == 0x5a);
+	CHECK(gmem_ptr(&m, 2 * 4096, 1) == NULL);
+	gmem_destroy(&m);
+	close(fd);
+	CHECK_EQ_I(gmem_init_file(&m, 0 + 1000, 4096, LAYOUT_RAM_HOLE), -EINVAL); /* not open */
 }
 
 static void test_gmem_split_regions(void)
@@ -366,6 +393,7 @@ int main(void)
 	RUN(test_e820_exactly_3g);
 	RUN(test_gmem_layout_and_ptr);
 	RUN(test_gmem_split_regions);
+	RUN(test_gmem_file);
 	RUN(test_zero_page);
 	RUN(test_zero_page_keeps_setup_header);
 	RUN(test_pvh_start_info);

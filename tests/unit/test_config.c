@@ -1125,14 +1125,14 @@ static void test_snapshot_load(void)
 	/* Full. */
 	CHECK_EQ_I(cfg_parse_snapshot_load(&l, J("{\"snapshot_path\":\"/srv/vm.snap\","
 		"\"mem_backend\":{\"backend_path\":\"/run/uffd.sock\",\"backend_type\":\"Uffd\"},"
-		"\"track_dirty_pages\":true,\"resume_vm\":true,\"clock_realtime\":true,"
+		"\"track_dirty_pages\":true,\"resume_vm\":true,\"clock_realtime\":false,"
 		"\"network_overrides\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap7\"},"
 		"{\"iface_id\":\"eth1\",\"host_dev_name\":\"vmtap1\"}],"
 		"\"vsock_override\":{\"uds_path\":\"/run/v.sock\"}}"), &err), 0);
 	CHECK_STR(l.snapshot_path, "/srv/vm.snap");
 	CHECK_EQ_U(l.backend_type, MEM_BACKEND_UFFD);
 	CHECK_STR(l.backend_path, "/run/uffd.sock");
-	CHECK(l.track_dirty_pages && l.resume_vm && l.clock_realtime &&
+	CHECK(l.track_dirty_pages && l.resume_vm && !l.clock_realtime &&
 	      !l.used_deprecated);
 	CHECK_EQ_U(l.n_net_overrides, 2);
 	CHECK_STR(l.net_overrides[0].iface_id, "eth0");
@@ -1142,6 +1142,10 @@ static void test_snapshot_load(void)
 	CHECK_STR(l.vsock_uds_path, "/run/v.sock");
 	snapshot_load_free(&l);
 	CHECK(!l.vsock_uds_path && l.n_net_overrides == 0);
+	/* Advancing kvmclock by the time elapsed is not offered: true is refused. */
+	CHECK_EQ_I(cfg_parse_snapshot_load(&l, J("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
+		"\"clock_realtime\":true}"), &err), -EINVAL);
+	CHECK(strstr(err.msg, "`clock_realtime` is not supported") != NULL);
 	/* Nulls are absent; so is an empty list. */
 	CHECK_EQ_I(snap_load("{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\","
 			     "\"mem_backend\":null,\"network_overrides\":[],"

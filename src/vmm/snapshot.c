@@ -1,0 +1,470 @@
+/* snapshot.c: PUT /snapshot/create and PUT /snapshot/load: a paused microVM to two files and back. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/vcpu_state.h"
+#include "clock.h"
+#include "kvm/vm_state.h"
+#include "log.h"
+#include "seccomp_filters.h"
+#include "snapshot/format.h"
+#include "vmm/internal.h"
+
+#define SNAP_CONFIG_MAX (64 * 1024)     /* GET /vm/config's JSON, as saved */
+#define SNAP_PAGE       4096ULL
+
+/* The memory record: how big guest RAM is and how the memory file holds it. */
+struct snap_memory {
+	uint64_t size;           /* bytes of guest RAM: mem_size_mib << 20 */
+	uint64_t page_size;      /* 4096: RAM byte i is file byte i, holes read as zeros */
+};
+
+/* Open @path to write it whole: a regular file, created 0600 or truncated; -errno. */
+static int snap_open_out(const char *path, struct err *e, const char *what)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
+
+	if (fd < 0)
+		return err_set(e, -errno, "Cannot open the %s file %s: %s", what, path,
+			       strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(e, -EINVAL, "The %s file %s is not a regular file", what, path);
+	}
+	return fd;
+}
+
+static int snap_write_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int snap_is_zero(const uint8_t *p, size_t n)
+{
+	return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+/*
+ * Guest RAM into @fd: byte i of RAM at offset i, pages of zeros left as holes
+ * (the file is sparse: it takes what the guest used, and reads back as zeros).
+ */
+static int snap_write_memory(const struct vmm *v, int fd)
+{
+	const uint8_t *base = v->mem.base;
+	uint64_t size = v->mem.size, run = 0, start = 0;
+	int r;
+
+	if (ftruncate(fd, (off_t)size))
+		return -errno;
+	for (uint64_t off = 0; off <= size; off += SNAP_PAGE) {
+		int data = off < size && !snap_is_zero(base + off, SNAP_PAGE);
+
+		if (data) {
+			if (!run)
+				start = off;
+			run += SNAP_PAGE;
+			if (run < (1u << 20))
+				continue;
+		}
+		if (run && (r = snap_write_all(fd, base + start, run, start)))
+			return r;
+		run = 0;
+		if (data)
+			continue;
+	}
+	return 0;
+}
+
+/* The vCPUs' state hooks: x86's, with what this KVM can capture (probed once, main thread). */
+static int snap_vcpu_hooks(struct vmm *v, struct err *e)
+{
+	int r;
+
+	if (!v->xcaps) {
+		v->xcaps = calloc(1, sizeof(*v->xcaps));
+		if (!v->xcaps)
+			return err_set(e, -ENOMEM, "Out of memory");
+		if ((r = x86_state_caps_probe(&v->vm, v->vcpus[0].fd, v->xcaps, e))) {
+			free(v->xcaps);
+			v->xcaps = NULL;
+			return r;
+		}
+	}
+	v->vctx.save_state = x86_vcpu_save_hook;
+	v->vctx.restore_state = x86_vcpu_restore_hook;
+	v->vctx.state_arg = v->xcaps;
+	v->vctx.state_size = sizeof(struct x86_vcpu_state);
+	return 0;
+}
+
+/* Devices first (a device may raise an interrupt as it is saved), then KVM: Firecracker's order. */
+static int snap_collect(struct vmm *v, struct snap_writer *w, struct err *e)
+{
+	struct snap_memory mem = { .size = v->mem.size, .page_size = SNAP_PAGE };
+	struct x86_vcpu_state *cpus = NULL;
+	struct kvm_vm_state *vm = NULL;
+	char *cfg = malloc(SNAP_CONFIG_MAX);
+	int n, r = 0;
+
+	if (!cfg)
+		return err_set(e, -ENOMEM, "Out of memory");
+	n = config_to_json(&v->cfg, cfg, SNAP_CONFIG_MAX);
+	if (n < 0) {
+		free(cfg);
+		return err_set(e, -E2BIG, "The configuration is too large to save");
+	}
+	snap_put(w, SNAP_REC_CONFIG, 0, 0, NULL, cfg, (uint64_t)n);
+	free(cfg);
+	snap_put(w, SNAP_REC_MEMORY, 0, 0, NULL, &mem, sizeof(mem));
+	for (unsigned i = 0; i < v->ndevs; i++) {
+		const struct vmm_dev *row = &v->devs[i];
+		void *st;
+
+		if (!row->ops->state_size)
+			continue;
+		st = calloc(1, row->ops->state_size);
+		if (!st)
+			return err_set(e, -ENOMEM, "Out of memory");
+		row->ops->save(row->dev, st);
+		snap_put(w, SNAP_REC_DEVICE, (uint16_t)row->ops->kind, i, row->id, st,
+			 row->ops->state_size);
+		free(st);
+	}
+	vm = calloc(1, sizeof(*vm));
+	cpus = calloc(v->nvcpus, sizeof(*cpus));
+	if (!vm || !cpus) {
+		r = err_set(e, -ENOMEM, "Out of memory");
+		goto out;
+	}
+	if ((r = snap_vcpu_hooks(v, e)) ||
+	    (r = vcpu_save_all(v->vcpus, v->nvcpus, cpus, sizeof(*cpus), e)) ||
+	    (r = kvm_vm_save(&v->vm, vm, e)))
+		goto out;
+	snap_put(w, SNAP_REC_VM, 0, 0, NULL, vm, sizeof(*vm));
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		snap_put(w, SNAP_REC_VCPU, 0, i, NULL, &cpus[i], sizeof(cpus[i]));
+	if ((r = snap_finish(w)))
+		err_set(e, r, "Cannot assemble the snapshot: %s", strerror(-r));
+out:
+	free(vm);
+	free(cpus);
+	return r;
+}
+
+int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_cfg *c, struct err *e)
+{
+	struct snap_writer w = { 0 };
+	struct vmm_dev *vs;
+	uint64_t t0 = clock_now_us();
+	int sfd = -1, mfd = -1, r;
+
+	if (v->state != VMM_PAUSED)
+		return err_set(e, -EINVAL, "Cannot create a snapshot: the microVM is not paused.");
+	if (c->type == SNAPSHOT_DIFF)
+		return err_set(e, -ENOTSUP, "Diff snapshots need dirty page tracking, which ember "
+			       "does not offer yet: create a Full snapshot.");
+	/* The files first: a path that cannot be written costs nothing. */
+	if ((sfd = snap_open_out(c->snapshot_path, e, "snapshot")) < 0)
+		return sfd;
+	if ((mfd = snap_open_out(c->mem_file_path, e, "memory")) < 0) {
+		r = mfd;
+		goto fail;
+	}
+	if ((r = snap_writer_init(&w))) {
+		err_set(e, r, "Out of memory");
+		goto fail;
+	}
+	vmm_devices_pause(v);
+	/* Connections do not survive a snapshot: the guest is told now, listeners stay. */
+	vs = vmm_dev_find(v, DEV_VSOCK, NULL);
+	if (vs && vsock_transport_reset(vs->dev) == -ENOSPC)
+		LOG_WARN("vsock: the driver had no event buffer for the transport reset");
+	r = snap_collect(v, &w, e);
+	vmm_devices_resume(v);
+	if (r)
+		goto fail;
+	if ((r = snap_write_all(sfd, w.buf, w.len, 0)) || (r = snap_write_memory(v, mfd))) {
+		err_set(e, r, "Cannot write the snapshot: %s", strerror(-r));
+		goto fail;
+	}
+	close(sfd);
+	close(mfd);
+	LOG_INFO("Snapshot of %u vCPU(s), %u devices and %llu MiB in %s and %s, %llu us",
+		 v->nvcpus, v->ndevs, (unsigned long long)(v->mem.size >> 20), c->snapshot_path,
+		 c->mem_file_path, (unsigned long long)(clock_now_us() - t0));
+	snap_writer_free(&w);
+	return 0;
+fail:
+	snap_writer_free(&w);
+	/* Nothing half-written is left behind under the names the client gave. */
+	if (sfd >= 0) {
+		close(sfd);
+		unlink(c->snapshot_path);
+	}
+	if (mfd >= 0) {
+		close(mfd);
+		unlink(c->mem_file_path);
+	}
+	return r;
+}
+
+/* Read the whole state file: a regular file no larger than a snapshot can be. */
+static int snap_read_file(const char *path, uint8_t **buf, size_t *len, struct err *e)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	*buf = NULL;
+	if (fd < 0)
+		return err_set(e, -errno, "Cannot open the snapshot file %s: %s", path,
+			       strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > SNAP_HEADER_SIZE + (uint64_t)SNAP_MAX_BODY) {
+		close(fd);
+		return err_set(e, -EINVAL, "The snapshot file %s is not a regular file of at most "
+			       "%u MiB", path, (SNAP_MAX_BODY >> 20) + 1);
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (!*buf) {
+		close(fd);
+		return err_set(e, -ENOMEM, "Out of memory");
+	}
+	n = pread(fd, *buf, (size_t)st.st_size + 1, 0);
+	close(fd);
+	if (n != st.st_size) {
+		free(*buf);
+		*buf = NULL;
+		return err_set(e, -EIO, "Cannot read the snapshot file %s", path);
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+/* The saved configuration, with the client's overrides, as this process's own. */
+static int snap_load_config(struct vmm *v, const struct snap_reader *rd,
+			    const struct snapshot_load_cfg *c, struct err *e)
+{
+	const struct snap_rec *rec = snap_find(rd, SNAP_REC_CONFIG, 0, 0, NULL);
+	struct vm_config cfg;
+	int r;
+
+	if (!rec)
+		return err_set(e, -EINVAL, "Invalid snapshot state file: no configuration.");
+	if ((r = config_parse_file(&cfg, (const char *)rec->data, rec->len, e)))
+		return err_set(e, r, "Invalid snapshot configuration: %.200s", e->msg);
+	for (unsigned i = 0; i < c->n_net_overrides; i++) {
+		const struct net_override *o = &c->net_overrides[i];
+		unsigned k = 0;
+
+		while (k < cfg.nnets && strcmp(cfg.nets[k].iface_id, o->iface_id) != 0)
+			k++;
+		if (k == cfg.nnets) {
+			config_free(&cfg);
+			return err_set(e, -EINVAL, "Network override for %s: the snapshot has no "
+				       "such interface.", o->iface_id);
+		}
+		snprintf(cfg.nets[k].host_dev_name, sizeof(cfg.nets[k].host_dev_name), "%s",
+			 o->host_dev_name);
+	}
+	if (c->vsock_uds_path) {
+		if (!cfg.vsock.present) {
+			config_free(&cfg);
+			return err_set(e, -EINVAL, "Vsock override: the snapshot has no vsock device.");
+		}
+		free(cfg.vsock.uds_path);
+		cfg.vsock.uds_path = strdup(c->vsock_uds_path);
+		if (!cfg.vsock.uds_path) {
+			config_free(&cfg);
+			return err_set(e, -ENOMEM, "Out of memory");
+		}
+	}
+	/* No kernel is loaded; the logger and metrics are this process's, set by its own client. */
+	boot_source_free(&cfg.boot_source);
+	cfg.has_boot_source = false;
+	logger_free(&cfg.logger);
+	metrics_free(&cfg.metrics);
+	r = vmm_apply_config(v, &cfg, e);
+	config_free(&cfg);
+	return r;
+}
+
+/* Every record is what this machine expects, before anything is built. */
+static int snap_check(const struct vmm *v, const struct snap_reader *rd, struct err *e)
+{
+	const struct snap_rec *mem = snap_find(rd, SNAP_REC_MEMORY, 0, 0, NULL);
+	const struct snap_rec *vm = snap_find(rd, SNAP_REC_VM, 0, 0, NULL);
+	struct snap_memory m;
+	unsigned ncpu = 0;
+
+	if (!mem || mem->len != sizeof(m) || !vm || vm->len != sizeof(struct kvm_vm_state))
+		return err_set(e, -EINVAL, "Invalid snapshot state file: its memory or VM record "
+			       "is missing or of another size.");
+	memcpy(&m, mem->data, sizeof(m));
+	if (m.size != v->cfg.machine.mem_size_mib << 20 || m.page_size != SNAP_PAGE)
+		return err_set(e, -EINVAL, "Invalid snapshot state file: %llu bytes of memory for "
+			       "%llu MiB configured.", (unsigned long long)m.size,
+			       (unsigned long long)v->cfg.machine.mem_size_mib);
+	for (uint32_t i = 0; i < rd->nrec; i++) {
+		const struct snap_rec *r = &rd->rec[i];
+		struct x86_vcpu_state *s;
+		int bad;
+
+		if (r->type != SNAP_REC_VCPU)
+			continue;
+		if (r->index >= v->cfg.machine.vcpu_count || r->len != sizeof(*s))
+			return err_set(e, -EINVAL, "Invalid snapshot state file: vCPU %u does not "
+				       "fit %u vCPU(s) of this ember.", r->index,
+				       v->cfg.machine.vcpu_count);
+		s = malloc(sizeof(*s));
+		if (!s)
+			return err_set(e, -ENOMEM, "Out of memory");
+		memcpy(s, r->data, sizeof(*s));
+		bad = x86_vcpu_state_check(s, e);
+		free(s);
+		if (bad)
+			return err_set(e, -EINVAL, "Invalid snapshot state of vCPU %u: %.180s",
+				       r->index, e->msg);
+		ncpu++;
+	}
+	if (ncpu != v->cfg.machine.vcpu_count)
+		return err_set(e, -EINVAL, "Invalid snapshot state file: %u vCPU states for %u "
+			       "vCPU(s).", ncpu, v->cfg.machine.vcpu_count);
+	return 0;
+}
+
+/* Each device built takes its saved state back; every one saved must find its device. */
+static int snap_restore_devices(struct vmm *v, const struct snap_reader *rd, struct err *e)
+{
+	unsigned saved = 0, want = 0;
+	int r;
+
+	for (uint32_t i = 0; i < rd->nrec; i++)
+		saved += rd->rec[i].type == SNAP_REC_DEVICE;
+	for (unsigned i = 0; i < v->ndevs; i++) {
+		const struct vmm_dev *row = &v->devs[i];
+		const struct snap_rec *rec;
+
+		if (!row->ops->state_size)
+			continue;
+		want++;
+		rec = snap_find(rd, SNAP_REC_DEVICE, (uint16_t)row->ops->kind, i, row->id);
+		if (!rec || rec->len != row->ops->state_size)
+			return err_set(e, -EINVAL, "Invalid snapshot: no saved state fits the %s "
+				       "device %s.", row->ops->name, row->id);
+		if ((r = row->ops->restore(row->dev, rec->data, e)))
+			return err_set(e, r, "Invalid snapshot state: %.200s", e->msg);
+	}
+	if (saved != want)
+		return err_set(e, -EINVAL, "Invalid snapshot: %u device states for %u devices.",
+			       saved, want);
+	return 0;
+}
+
+static int snap_restore_kvm(struct vmm *v, const struct snap_reader *rd, struct err *e)
+{
+	const struct snap_rec *vm = snap_find(rd, SNAP_REC_VM, 0, 0, NULL);
+	struct x86_vcpu_state *cpus = calloc(v->nvcpus, sizeof(*cpus));
+	struct kvm_vm_state *vs = malloc(sizeof(*vs));
+	int r;
+
+	if (!cpus || !vs) {
+		r = err_set(e, -ENOMEM, "Out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		memcpy(&cpus[i], snap_find(rd, SNAP_REC_VCPU, 0, i, NULL)->data, sizeof(cpus[i]));
+	memcpy(vs, vm->data, sizeof(*vs));
+	/* The irqchip and clock before the vCPUs: a vCPU's LAPIC goes on the restored chips. */
+	if ((r = kvm_vm_restore(&v->vm, vs, e)) || (r = snap_vcpu_hooks(v, e)) ||
+	    (r = vmm_start_vcpus(v, 1, e)) ||
+	    (r = vcpu_restore_all(v->vcpus, v->nvcpus, cpus, sizeof(*cpus), e)))
+		goto out;
+out:
+	free(cpus);
+	free(vs);
+	return r;
+}
+
+int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct err *e)
+{
+	struct snap_reader *rd = NULL;
+	uint64_t t0 = clock_now_us();
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int mfd = -1, r;
+
+	if (v->state != VMM_NOT_STARTED || v->configured)
+		return err_set(e, -EINVAL, "Loading a microVM snapshot not allowed after configuring "
+			       "boot-specific resources.");
+	if (c->backend_type != MEM_BACKEND_FILE)
+		return err_set(e, -ENOTSUP, "The Uffd memory backend is not supported by ember yet: "
+			       "use File.");
+	if (c->track_dirty_pages)
+		return err_set(e, -ENOTSUP, "track_dirty_pages is not supported by ember yet.");
+	rd = malloc(sizeof(*rd));
+	if (!rd)
+		return err_set(e, -ENOMEM, "Out of memory");
+	if ((r = snap_read_file(c->snapshot_path, &buf, &len, e)) ||
+	    (r = snap_parse(buf, len, rd, e)))
+		goto out;
+	mfd = open(c->backend_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (mfd < 0) {
+		r = err_set(e, -errno, "Cannot open the memory file %s: %s", c->backend_path,
+			    strerror(errno));
+		goto out;
+	}
+	if ((r = snap_load_config(v, rd, c, e)) || (r = snap_check(v, rd, e)) ||
+	    (r = vmm_build_restored(v, mfd, e)))
+		goto undo;
+	if ((r = snap_restore_devices(v, rd, e)) || (r = snap_restore_kvm(v, rd, e))) {
+		vmm_undo_start(v);
+		goto undo;
+	}
+	v->state = VMM_PAUSED;
+	v->first_insn_build_us = clock_now_us() - t0;
+	LOG_INFO("Snapshot %s loaded: %u vCPU(s), %u devices, %llu MiB from %s, %llu us",
+		 c->snapshot_path, v->nvcpus, v->ndevs, (unsigned long long)(v->mem.size >> 20),
+		 c->backend_path, (unsigned long long)v->first_insn_build_us);
+	if ((r = seccomp_install(SECCOMP_VMM))) {
+		err_set(e, r, "Cannot install the VMM thread's seccomp filter");
+		goto out;
+	}
+	if (c->resume_vm)
+		vmm_resume(v);
+	goto out;
+undo:
+	/* Nothing half-restored: the process is as fresh as before the request. */
+	vmm_destroy_devices(v);
+	if (v->kernel_fd >= 0)
+		close(v->kernel_fd);
+	v->kernel_fd = -1;
+	config_free(&v->cfg);
+	config_init(&v->cfg);
+	v->configured = 0;
+out:
+	if (mfd >= 0)
+		close(mfd);
+	free(buf);
+	free(rd);
+	return r;
+}
