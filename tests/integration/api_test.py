@@ -433,8 +433,8 @@ expect("unknown-path", "GET", "/nope", None, 400, fault="Invalid request method 
 expect("wrong-method", "DELETE", "/machine-config", None, 400, fault="Invalid request method and/or path")
 expect("put-without-body", "PUT", "/machine-config", None, 400, fault="Empty PUT request")
 expect("get-with-body", "GET", "/", {"x": 1}, 400, fault="GET request cannot have a body")
-expect("not-implemented-endpoint", "PUT", "/snapshot/create",
-       {"snapshot_path": "a", "mem_file_path": "b"}, 400)
+expect("snapshot-create-before-start", "PUT", "/snapshot/create",
+       {"snapshot_path": "a", "mem_file_path": "b"}, 400, fault="before starting")
 
 expect("instance-start", "PUT", "/actions", {"action_type": "InstanceStart"}, 204)
 info = expect("get-instance-info-running", "GET", "/", None, 200, "InstanceInfo")
@@ -909,6 +909,8 @@ HOST_STRINGS = {
     "log_path": os.path.join(TMP, "spec-vm.log"), "metrics_path": os.path.join(TMP, "spec-metrics.json"),
     "uds_path": os.path.join(TMP, "spec-v.sock"), "host_dev_name": "lo",
     "serial_out_path": os.path.join(TMP, "spec-serial.out"),
+    "snapshot_path": os.path.join(TMP, "spec-vm.snap"), "mem_file_path": os.path.join(TMP, "spec-vm.mem"),
+    "backend_path": os.path.join(TMP, "spec-vm.mem"),
 }
 # Resources this test cannot make usable: a refusal naming the value given is the host's.
 HOST_REFUSALS = ("host_dev_name", "uds_path")
