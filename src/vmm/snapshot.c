@@ -455,6 +455,9 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 undo:
 	/* Nothing half-restored: the process is as fresh as before the request. */
 	vmm_destroy_devices(v);
+	/* The vsock socket this request bound (present only once bound) goes too. */
+	if (v->cfg.vsock.present && v->cfg.vsock.uds_path)
+		unlink(v->cfg.vsock.uds_path);
 	if (v->kernel_fd >= 0)
 		close(v->kernel_fd);
 	v->kernel_fd = -1;
