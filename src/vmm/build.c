@@ -25,11 +25,13 @@
  * CPUs and interrupt controllers, described twice: the MP table for kernels
  * with an MP parser, ACPI for those without one (Debian's cloud kernel).
  * The DSDT adds the legacy devices and the virtio-mmio slots claimed so far.
- * Both live in the reserved area below 0xe0000; the RSDP sits at 0xe0000.
+ * Both live in the reserved area below the VM generation ID (LAYOUT_VMGENID_START,
+ * the area's last 16 bytes); the RSDP sits at 0xe0000.
  */
 static int vmm_write_cpu_tables(struct vmm *v, struct boot_zero_page_args *za)
 {
-	const uint64_t area = LAYOUT_RESERVED_END - LAYOUT_MPTABLE_START;
+	/* The VM generation ID takes the area's last 16 bytes. */
+	const uint64_t area = LAYOUT_VMGENID_START - LAYOUT_MPTABLE_START;
 	uint8_t *p = gmem_ptr(&v->mem, LAYOUT_MPTABLE_START, area);
 	uint8_t *rsdp = gmem_ptr(&v->mem, LAYOUT_RSDP_START, LAYOUT_RSDP_SIZE);
 	int n, r;
@@ -101,6 +103,8 @@ static int vmm_load(struct vmm *v, struct kernel_info *ki, uint64_t gdt[4], stru
 
 	if ((r = vmm_write_cpu_tables(v, &za)))
 		return err_set(e, r, "Guest memory is too small for the MP and ACPI tables");
+	if ((r = vmm_vmgenid_renew(v, 0, e)))
+		return r;
 
 	if (ki->kind == BOOT_ENTRY_PVH) {
 		if (boot_pvh_write(&v->mem, &za) || boot_gdt_write(&v->mem, 0, gdt))

@@ -7,8 +7,9 @@
 /*
  * Who calls whom inside src/vmm/ (tests/integration/layering.sh checks there
  * is no circle): api.c -> build.c, run.c, resources.c; build.c -> run.c (the
- * callbacks it wires), devices.c, resources.c; run.c -> devices.c,
- * resources.c; resources.c -> devices.c; devices.c -> nothing of these.
+ * callbacks it wires), devices.c, resources.c, vmgenid.c; run.c -> devices.c,
+ * resources.c; resources.c -> devices.c; snapshot.c -> build.c, vmgenid.c;
+ * devices.c and vmgenid.c -> nothing of these.
  */
 
 /* resources.c: where the guest's console output goes (PUT /serial's file, else stdout). */
@@ -28,6 +29,15 @@ int vmm_console_out(const struct vmm *v);
 int vmm_build_restored(struct vmm *v, int mem_fd, struct err *e);
 int vmm_start_vcpus(struct vmm *v, int paused, struct err *e);
 void vmm_undo_start(struct vmm *v);
+
+/*
+ * vmgenid.c: vmm_vmgenid_renew: write a new random VM generation ID into
+ * guest RAM at LAYOUT_VMGENID_START (the DSDT's VGEN device); with @notify
+ * (after a snapshot load, the irqchip restored) also raise the Generic Event
+ * Device's edge interrupt LAYOUT_GED_IRQ, whose _EVT notifies VGEN. 0, or
+ * -errno with @e set. Uses getrandom and KVM_IRQ_LINE.
+ */
+int vmm_vmgenid_renew(struct vmm *v, int notify, struct err *e);
 
 /* devices.c: create the configured virtio devices at InstanceStart (slots in this order). */
 int vmm_add_block_devices(struct vmm *v, struct err *e);

@@ -436,7 +436,9 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 	if ((r = snap_load_config(v, rd, c, e)) || (r = snap_check(v, rd, e)) ||
 	    (r = vmm_build_restored(v, mfd, e)))
 		goto undo;
-	if ((r = snap_restore_devices(v, rd, e)) || (r = snap_restore_kvm(v, rd, e))) {
+	/* A clone is not its original: a new generation ID, and the guest is told (vmgenid.c). */
+	if ((r = snap_restore_devices(v, rd, e)) || (r = snap_restore_kvm(v, rd, e)) ||
+	    (r = vmm_vmgenid_renew(v, 1, e))) {
 		vmm_undo_start(v);
 		goto undo;
 	}

@@ -28,6 +28,48 @@ static void idle_timer_irq(struct idt_frame *f)
 }
 
 /*
+ * idle_vmgenid=<address>: the 16-byte VM generation ID the VMM keeps there
+ * (ember: 0xdfff0), printed as "VMGENID tick=<n> id=<32 hex digits>
+ * ged_irqs=<n>" at the start and whenever it or the count of interrupts on
+ * ISA IRQ idle_ged_irq=<n> (the ACPI GED's, ember: 3) changes.
+ */
+struct idle_genid {
+	const volatile uint8_t *id;   /* NULL: not watched */
+	uint8_t last[16];
+	unsigned irqs;
+};
+
+static volatile unsigned idle_ged_irqs;
+
+static void idle_ged_irq(struct idt_frame *f)
+{
+	(void)f;
+	idle_ged_irqs++;
+}
+
+/* Print the ID if it (or the interrupt count) changed since the last call, or with @force. */
+static void idle_genid_check(struct idle_genid *g, unsigned ticks, bool force)
+{
+	bool changed = force || g->irqs != idle_ged_irqs;
+	char hex[33];
+
+	if (!g->id)
+		return;
+	for (unsigned i = 0; i < 16; i++) {
+		uint8_t b = g->id[i];
+
+		changed |= b != g->last[i];
+		g->last[i] = b;
+		hex[2 * i] = "0123456789abcdef"[b >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[b & 15];
+	}
+	hex[32] = 0;
+	g->irqs = idle_ged_irqs;
+	if (changed)
+		con_printf("VMGENID tick=%u id=%s ged_irqs=%u\n", ticks, hex, g->irqs);
+}
+
+/*
  * Route ISA IRQ irq through the IOAPIC pin the MP table names (KVM's default
  * GSI routing and Firecracker's table: IRQ 0 on pin 0; QEMU and qboot: pin 2
  * by interrupt source override) to vector VEC_IRQ_BASE + pin on this CPU.
@@ -55,15 +97,23 @@ static int idle_route(const struct mp_info *mi, unsigned irq, idt_handler_fn fn)
 void idle_probe(struct boot_info *bi, struct probe_result *r)
 {
 	struct mp_info mi;
-	uint64_t max_ticks = 0, chatter = 0, t0;
+	struct idle_genid genid = { 0 };
+	uint64_t max_ticks = 0, chatter = 0, t0, genid_addr = 0, ged_irq = 0;
 	unsigned ticks = 0;
-	int tpin, kpin;
+	int tpin, kpin, gpin = -1;
 	uint64_t base;
 
 	if (cmdline_get_u64(bi->cmdline, "idle_ticks", false, &max_ticks) < 0)
 		probe_fail(r, "bad-idle_ticks");
 	if (cmdline_get_u64(bi->cmdline, "idle_chatter", false, &chatter) < 0)
 		probe_fail(r, "bad-idle_chatter");
+	if (cmdline_get_u64(bi->cmdline, "idle_vmgenid", false, &genid_addr) < 0 ||
+	    genid_addr >= (1ull << 30) - 16)
+		probe_fail(r, "bad-idle_vmgenid");
+	else if (genid_addr)
+		genid.id = (const volatile uint8_t *)(uintptr_t)genid_addr;   /* identity-mapped */
+	if (cmdline_get_u64(bi->cmdline, "idle_ged_irq", false, &ged_irq) < 0 || ged_irq > 15)
+		probe_fail(r, "bad-idle_ged_irq");
 	/* Without an MP table the routes default to identity (pin = IRQ). */
 	(void)mp_parse(&mi);
 	base = mi.ioapic_addr ? mi.ioapic_addr : IOAPIC_DEFAULT_BASE;
@@ -82,6 +132,9 @@ void idle_probe(struct boot_info *bi, struct probe_result *r)
 		pit_start(0);
 		return;
 	}
+	if (ged_irq && (gpin = idle_route(&mi, (unsigned)ged_irq, idle_ged_irq)) < 0)
+		probe_fail(r, "ged-irq-%u-on-a-pin-the-ioapic-lacks", (unsigned)ged_irq);
+	idle_genid_check(&genid, 0, true);
 	/* An information line, so the PROBE line itself stays "ticks=<n> <why>". */
 	con_printf("IDLE timer-pin=%d kbd-pin=%d mptable=%s\n", tpin, kpin,
 		   mi.error ? mi.error : "yes");
@@ -104,6 +157,7 @@ void idle_probe(struct boot_info *bi, struct probe_result *r)
 	for (;;) {
 		cpu_sti_hlt();
 		cpu_cli();
+		idle_genid_check(&genid, ticks, false);
 		while (idle_irqs / IDLE_IRQS_PER_TICK > ticks) {
 			con_printf("PROBE TICK %u\n", ++ticks);
 			for (uint64_t n = 0; n < chatter; n += 64)
@@ -122,6 +176,8 @@ void idle_probe(struct boot_info *bi, struct probe_result *r)
 out:
 	ioapic_mask(base, (unsigned)tpin);
 	ioapic_mask(base, (unsigned)kpin);
+	if (gpin >= 0)
+		ioapic_mask(base, (unsigned)gpin);
 	/* Back to a slow, free-running time base for later delays. */
 	pit_start(0);
 }

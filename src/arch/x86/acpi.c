@@ -66,10 +66,58 @@ static size_t acpi_align8(size_t n)
 }
 
 /*
- * The DSDT's AML: \_SB_ with COM1, the i8042 and one device per virtio-mmio
- * slot, then \_S5. Legacy IRQs are described because a hardware-reduced
- * platform has no 8259: without _CRS Linux does not know that ISA IRQs 1
- * and 4 are edge-triggered, active high. Returns the AML length or -E2BIG.
+ * The VM generation ID (Microsoft's "Virtual Machine Generation ID" paper, as
+ * Firecracker describes it): VGEN names the 16 bytes at LAYOUT_VMGENID_START
+ * in ADDR (low, high dword); Linux's vmgenid driver binds to the _CID (which
+ * ACPICA upper-cases to VM_GEN_COUNTER) and reads the ID when notified. The
+ * Generic Event Device (ACPI0013) takes edge interrupt LAYOUT_GED_IRQ and its
+ * _EVT sends that notification (0x80).
+ */
+static void acpi_vmgenid_aml(struct aml *a)
+{
+	size_t dev, crs, pkg, m, i;
+
+	dev = aml_device_begin(a, "VGEN");
+	aml_name_decl(a, "_HID");
+	aml_string(a, "FCVMGID");
+	aml_name_decl(a, "_CID");
+	aml_string(a, "VM_Gen_Counter");
+	aml_name_decl(a, "_DDN");
+	aml_string(a, "VM_Gen_Counter");
+	aml_name_decl(a, "ADDR");
+	pkg = aml_package_begin(a, 2);
+	aml_int(a, LAYOUT_VMGENID_START & 0xffffffffu);
+	aml_int(a, LAYOUT_VMGENID_START >> 32);
+	aml_package_end(a, pkg);
+	aml_end(a, dev);
+
+	dev = aml_device_begin(a, "GED_");
+	aml_name_decl(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name_decl(a, "_UID");
+	aml_int(a, 0);
+	aml_name_decl(a, "_CRS");
+	crs = aml_restemplate_begin(a);
+	aml_res_ext_irq_edge(a, LAYOUT_GED_IRQ);
+	aml_restemplate_end(a, crs);
+	/* Linux's GED calls _EVT with the GSI that fired. */
+	m = aml_method_begin(a, "_EVT", 1);
+	i = aml_if_begin(a);
+	aml_lequal(a);
+	aml_arg(a, 0);
+	aml_int(a, LAYOUT_GED_IRQ);
+	aml_notify(a, "\\_SB_.VGEN", 0x80);
+	aml_end(a, i);
+	aml_end(a, m);
+	aml_end(a, dev);
+}
+
+/*
+ * The DSDT's AML: \_SB_ with COM1, the i8042, one device per virtio-mmio
+ * slot, the VM generation ID and its event device, then \_S5. Legacy IRQs
+ * are described because a hardware-reduced platform has no 8259: without
+ * _CRS Linux does not know that ISA IRQs 1 and 4 are edge-triggered, active
+ * high. Returns the AML length or -E2BIG.
  */
 static int acpi_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_mmio_dev *devs,
 			 unsigned ndevs)
@@ -129,6 +177,7 @@ static int acpi_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_mmio_dev *d
 		aml_restemplate_end(&a, crs);
 		aml_end(&a, dev);
 	}
+	acpi_vmgenid_aml(&a);
 	aml_end(&a, sb);
 
 	/* Soft off: Linux writes SLP_TYP 5 | SLP_EN to the FADT's sleep control register. */

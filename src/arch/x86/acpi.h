@@ -36,8 +36,10 @@ size_t acpi_tables_size(unsigned ncpus, unsigned ndevs);
  * hardware-reduced platform with an i8042 and no VGA or CMOS, and its sleep
  * control and status registers at I/O port LAYOUT_ACPI_SLEEP_PORT. The DSDT
  * describes COM1, the i8042, the @ndevs virtio-mmio devices @devs (names V000,
- * V001, ..., _UID their index) and \_S5. The MADT lists one enabled local APIC
- * per CPU, the IOAPIC with GSI base 0 and LINT1 = NMI.
+ * V001, ..., _UID their index), the VM generation ID at LAYOUT_VMGENID_START
+ * (VGEN) with its Generic Event Device on LAYOUT_GED_IRQ (GED_), and \_S5.
+ * The MADT lists one enabled local APIC per CPU, the IOAPIC with GSI base 0
+ * and LINT1 = NMI.
  * Returns the table bytes written, -E2BIG (too small, too many devices) or
  * -EINVAL.
  */

@@ -23,6 +23,10 @@
 #define AML_DEVICE_OP        0x82   /* after AML_EXT_OP_PREFIX */
 #define AML_ROOT_CHAR        0x5c
 #define AML_PARENT_CHAR      0x5e
+#define AML_ARG0_OP          0x68   /* Arg0 ... Arg6: 0x68 ... 0x6e */
+#define AML_NOTIFY_OP        0x86
+#define AML_LEQUAL_OP        0x93
+#define AML_IF_OP            0xa0
 #define AML_RETURN_OP        0xa4
 
 /* Resource descriptor tags (6.4.2, 6.4.3). */
@@ -286,6 +290,31 @@ size_t aml_method_begin(struct aml *a, const char *path, unsigned nargs)
 void aml_return(struct aml *a)
 {
 	aml_byte(a, AML_RETURN_OP);
+}
+
+size_t aml_if_begin(struct aml *a)
+{
+	aml_byte(a, AML_IF_OP);
+	return a->len;
+}
+
+void aml_lequal(struct aml *a)
+{
+	aml_byte(a, AML_LEQUAL_OP);
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (n > 6)
+		a->overflow = 1;
+	aml_byte(a, (uint8_t)(AML_ARG0_OP + (n > 6 ? 0 : n)));
+}
+
+void aml_notify(struct aml *a, const char *path, uint64_t value)
+{
+	aml_byte(a, AML_NOTIFY_OP);
+	aml_name(a, path);
+	aml_int(a, value);
 }
 
 size_t aml_package_begin(struct aml *a, unsigned count)

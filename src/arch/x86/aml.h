@@ -10,7 +10,7 @@
  * allocates. Writing past @cap sets @overflow and stops writing: the caller
  * checks aml_len() (which is then negative) once at the end.
  *
- * Objects with a PkgLength (Scope, Device, Method, Package, Buffer) are
+ * Objects with a PkgLength (Scope, Device, Method, If, Package, Buffer) are
  * opened with *_begin(), which returns a mark, and closed with *_end(mark):
  * the PkgLength, whose size (1 to 4 bytes) depends on the content, is inserted
  * when the content is complete.
@@ -63,7 +63,15 @@ size_t aml_device_begin(struct aml *a, const char *path);
 size_t aml_method_begin(struct aml *a, const char *path, unsigned nargs);
 /* Return(...): the caller writes the operand next. */
 void aml_return(struct aml *a);
-/* Closes a Scope, Device or Method. */
+/* If(predicate) { ... } without Else: the caller writes the predicate, then the body. */
+size_t aml_if_begin(struct aml *a);
+/* LEqual(x, y): the caller writes the two operands next. */
+void aml_lequal(struct aml *a);
+/* Arg0 ... Arg6 of the enclosing method; @n above 6 sets @overflow. */
+void aml_arg(struct aml *a, unsigned n);
+/* Notify(path, value): e.g. 0x80 to a device whose status or data changed. */
+void aml_notify(struct aml *a, const char *path, uint64_t value);
+/* Closes a Scope, Device, Method or If. */
 void aml_end(struct aml *a, size_t mark);
 
 /* Package(){ ... } of @count elements the caller writes (at most 255). */

@@ -27,6 +27,13 @@
 #define LAYOUT_MPTABLE_START      LAYOUT_EBDA_START
 #define LAYOUT_RESERVED_END       0xe0000ULL  /* end of the area reported reserved */
 #define LAYOUT_RSDP_START         0xe0000ULL  /* ACPI RSDP, where Linux scans for it */
+/*
+ * The VM generation ID (16 bytes, DSDT device VGEN's ADDR): the last 16-byte
+ * slot of the reserved area, after the MP and ACPI tables, where Firecracker
+ * puts it too. ember writes a new random one at boot and at every snapshot load.
+ */
+#define LAYOUT_VMGENID_START      0xdfff0ULL
+#define LAYOUT_VMGENID_SIZE       16ULL
 #define LAYOUT_RSDP_SIZE          36ULL
 
 /* The kernel is loaded at 1 MiB; RAM from here on is "high memory". */
@@ -59,6 +66,13 @@
 #define LAYOUT_I8042_DATA_PORT    0x60
 #define LAYOUT_I8042_CMD_PORT     0x64
 #define LAYOUT_I8042_IRQ          1
+/*
+ * The ACPI Generic Event Device's interrupt (edge, active high), raised after a
+ * snapshot load so the guest rereads the VM generation ID: ISA IRQ 3 (COM2's,
+ * which ember lacks) is the one IOAPIC pin that is neither a legacy device's
+ * (0 and 2 timer, 1 i8042, 4 COM1) nor a virtio slot's (5..23).
+ */
+#define LAYOUT_GED_IRQ            3
 /* ACPI sleep control and status registers (FADT, hardware-reduced): one byte, poweroff. */
 #define LAYOUT_ACPI_SLEEP_PORT    0x3c0
 
