@@ -8,6 +8,10 @@
 #   restore    a new ember loads the files with resume_vm: the count goes on at K+1;
 #   network    the restored guest answers pings from the namespace (its tap taken over);
 #   vsock      a new host connection reaches the guest's listener through the new socket;
+#   clone      a second ember loads the same files (its own tap by network_overrides, its own
+#              vsock socket, its own copy of the disk bound over the same path): both run, and
+#              16 bytes from /dev/urandom differ between the two (the VMGenID device told each
+#              kernel it was restored: "crng reseeded due to virtual machine fork" in both);
 #   file       after the function ends, /count in the image holds 1..N with no gap or repeat,
 #              and `e2fsck -fn` finds the image clean; ember exits 0 ("Guest powered off").
 # Its images come from linux_io's prepare step.
@@ -40,12 +44,16 @@ trap cleanup EXIT
 ip netns add "$ns" && ip netns exec "$ns" ip link set lo up &&
 	ip netns exec "$ns" ip tuntap add dev tap0 mode tap &&
 	ip netns exec "$ns" ip addr add "$HOST_IP/30" dev tap0 &&
+	ip netns exec "$ns" ip tuntap add dev tap1 mode tap &&
+	ip netns exec "$ns" ip link set tap1 up &&
 	ip netns exec "$ns" ip link set tap0 up || { fail setup "cannot set up tap0 in a namespace"; finish; }
 
 FUNC='dev=$(grep -l '"$MAC"' /sys/class/net/*/address | head -n1 | cut -d/ -f5)
 ip addr add '"$GUEST_IP"'/30 dev "$dev" && ip link set "$dev" up
 socat VSOCK-LISTEN:5000,fork SYSTEM:"echo vsock-alive \$(wc -l </count)" &
 socat -u VSOCK-LISTEN:5001 OPEN:/stop,creat &
+socat VSOCK-LISTEN:5002,fork SYSTEM:"head -c 16 /dev/urandom | od -An -tx1 | tr -dc 0-9a-f" &
+socat VSOCK-LISTEN:5003,fork SYSTEM:"dmesg | grep -c virtual.machine.fork" &
 i=0
 while [ ! -e /stop ]; do i=$((i + 1)); echo "SNAP-COUNT $i"; echo $i >>/count; sleep 0.2; done
 sync; mount -o remount,ro /; echo "SNAP-END $i"'
@@ -93,6 +101,7 @@ K=$(count "$TMP/a.out")
 st="$st|$(api "$TMP/a.sock" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/vm.snap\", \"mem_file_path\": \"$TMP/vm.mem\"}")"
 kill -KILL $A 2>/dev/null
 wait $A 2>/dev/null
+cp --sparse=always "$TMP/root.ext4" "$TMP/root-clone.ext4"
 if [ "$st" = "204 |204 " ] && [ -s "$TMP/vm.snap" ] && [ "$(stat -c %s "$TMP/vm.mem")" = $((256 << 20)) ]; then
 	pass snapshot "paused at count $K; $(( $(stat -c %b "$TMP/vm.mem") * 512 >> 20 )) MiB of 256 MiB allocated in the memory file"
 else
@@ -117,6 +126,27 @@ ip netns exec "$ns" ping -c 3 -W 5 "$GUEST_IP" >"$TMP/ping" 2>&1 &&
 	pass network "$(tail -n1 "$TMP/ping")" || fail network "$(tail -n 2 "$TMP/ping" | tr '\n' ' ')"
 r=$(printf 'CONNECT 5000\n' | timeout 30 socat -t 10 - UNIX-CONNECT:"$TMP/b.vsock" 2>&1 | tr -d '\r' | tr '\n' '|')
 grep -q '^OK [0-9]*|vsock-alive [0-9]*|' <<<"$r" && pass vsock "${r:0:60}" || fail vsock "answer: ${r:0:200}"
+
+# A clone of the same snapshot: its own tap, socket and disk copy (bound over the same path).
+unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && exec ip netns exec "$3" "$4" --api-sock "$5"' \
+	sh "$TMP/root-clone.ext4" "$TMP/root.ext4" "$ns" "$EMBER" "$TMP/c.sock" </dev/null >"$TMP/c.out" 2>&1 &
+C=$!
+PIDS+=("$C")
+for _ in $(seq 200); do [ -S "$TMP/c.sock" ] && break; sleep 0.05; done
+st=$(api "$TMP/c.sock" PUT /snapshot/load "{\"snapshot_path\": \"$TMP/vm.snap\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$TMP/vm.mem\"}, \"resume_vm\": true, \"vsock_override\": {\"uds_path\": \"$TMP/c.vsock\"}, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\"}]}")
+vq() { printf 'CONNECT %s\n' "$2" | timeout 30 socat -t 10 - UNIX-CONNECT:"$1" 2>/dev/null | tr -d '\r' | sed -n 2p; }
+if [ "$st" = "204 " ] && wait_count "$TMP/c.out" $((K + 3)) $C; then
+	rb=$(vq "$TMP/b.vsock" 5002) rc_=$(vq "$TMP/c.vsock" 5002)
+	fb=$(vq "$TMP/b.vsock" 5003) fc=$(vq "$TMP/c.vsock" 5003)
+	if [ ${#rb} = 32 ] && [ ${#rc_} = 32 ] && [ "$rb" != "$rc_" ] && [ "${fb:-0}" -ge 1 ] && [ "${fc:-0}" -ge 1 ]; then
+		pass clone "urandom $rb vs $rc_; reseeded for a VM fork in both"
+	else
+		fail clone "urandom '$rb' vs '$rc_'; 'virtual machine fork' lines: '$fb' and '$fc'"
+	fi
+else
+	fail clone "load: $st; $(tr -d '\r' <"$TMP/c.out" | tail -n 3 | tr '\n' '|')"
+fi
+kill -KILL $C 2>/dev/null
 
 printf 'CONNECT 5001\nstop\n' | timeout 30 socat -t 5 - UNIX-CONNECT:"$TMP/b.vsock" >/dev/null 2>&1
 for ((i = 0; i < WAIT * 10; i++)); do kill -0 $B 2>/dev/null || break; sleep 0.1; done
