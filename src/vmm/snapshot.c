@@ -13,6 +13,7 @@
 #include "log.h"
 #include "seccomp_filters.h"
 #include "snapshot/format.h"
+#include "snapshot/uffd.h"
 #include "vmm/internal.h"
 
 #define SNAP_CONFIG_MAX (64 * 1024)     /* GET /vm/config's JSON, as saved */
@@ -416,9 +417,6 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 	if (v->state != VMM_NOT_STARTED || v->configured)
 		return err_set(e, -EINVAL, "Loading a microVM snapshot not allowed after configuring "
 			       "boot-specific resources.");
-	if (c->backend_type != MEM_BACKEND_FILE)
-		return err_set(e, -ENOTSUP, "The Uffd memory backend is not supported by ember yet: "
-			       "use File.");
 	if (c->track_dirty_pages)
 		return err_set(e, -ENOTSUP, "track_dirty_pages is not supported by ember yet.");
 	rd = malloc(sizeof(*rd));
@@ -427,8 +425,10 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 	if ((r = snap_read_file(c->snapshot_path, &buf, &len, e)) ||
 	    (r = snap_parse(buf, len, rd, e)))
 		goto out;
-	mfd = open(c->backend_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (mfd < 0) {
+	/* A Uffd backend_path is the handler's socket: the handler reads the memory file. */
+	if (c->backend_type == MEM_BACKEND_FILE)
+		mfd = open(c->backend_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (c->backend_type == MEM_BACKEND_FILE && mfd < 0) {
 		r = err_set(e, -errno, "Cannot open the memory file %s: %s", c->backend_path,
 			    strerror(errno));
 		goto out;
@@ -436,7 +436,9 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 	if ((r = snap_load_config(v, rd, c, e)) || (r = snap_check(v, rd, e)) ||
 	    (r = vmm_build_restored(v, mfd, e)))
 		goto undo;
-	if ((r = snap_restore_devices(v, rd, e)) || (r = snap_restore_kvm(v, rd, e))) {
+	/* Guest RAM goes to its handler before anything (device, KVM) can touch it. */
+	if ((c->backend_type == MEM_BACKEND_UFFD && (r = uffd_handoff(&v->mem, c->backend_path, e))) ||
+	    (r = snap_restore_devices(v, rd, e)) || (r = snap_restore_kvm(v, rd, e))) {
 		vmm_undo_start(v);
 		goto undo;
 	}

@@ -205,9 +205,6 @@ refuse small-memory "$TMP/vm.snap" "$TMP/small.mem" 'memory file'
 refuse missing-memory "$TMP/vm.snap" "$TMP/none.mem" 'Cannot open the memory file'
 refuse net-override "$TMP/vm.snap" "$TMP/vm.mem" 'no such interface' \
 	', "network_overrides": [{"iface_id": "eth9", "host_dev_name": "tap9"}]'
-start uffd
-r=$(api uffd PUT /snapshot/load "{\"snapshot_path\": \"$TMP/vm.snap\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$TMP/uffd.sock\"}}")
-[ "${r%% *}" = 400 ] && grep -q 'Uffd' <<<"$r" && pass refuse-uffd "${r:4:100}" || fail refuse-uffd "$r"
 start late
 r=$(api late PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}')
 r=$(api late PUT /snapshot/load "$(load_body "$TMP/vm.snap" "$TMP/vm.mem" "$TMP/late.vsock")")
