@@ -1,6 +1,6 @@
 # ember: one non-recursive build. Objects under build/, header dependencies via -MMD -MP.
 #
-#   make            build/ember, build/ember-jailer and the test guest images
+#   make            build/ember, build/ember-jailer, the test guest images and build/uffd-handler
 #   make run        boot Debian's kernel and a busybox root file system (config.example.json)
 #   make run-guest  boot ember's test guest (tests/guest/run.json)
 #   make test       every test (unit, fuzz smoke, integration); ends with "N passed, M failed"
@@ -55,8 +55,8 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
-.PHONY: all ember jailer guest unit fuzz-build fuzz test run run-guest deps deps-test deps-lab deps-run clean
-all: deps ember jailer guest
+.PHONY: all ember jailer guest tools unit fuzz-build fuzz test run run-guest deps deps-test deps-lab deps-run clean
+all: deps ember jailer guest tools
 
 ember: $(BUILD)/ember
 jailer: $(if $(JAIL_SRCS),$(BUILD)/ember-jailer)
@@ -121,6 +121,13 @@ $(BUILD)/obj-sctest/seccomp_filters.o: src/seccomp_filters.c
 
 $(BUILD)/ember-sctest: $(BUILD)/obj/src/main.o $(BUILD)/obj-sctest/seccomp_filters.o $(BUILD)/libember.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Helpers the tests run beside ember: the example page-fault handler of the Uffd backend.
+tools: $(BUILD)/uffd-handler
+
+$(BUILD)/uffd-handler: tests/tools/uffd_handler.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 -include tests/guest/guest.mk
 

@@ -360,14 +360,19 @@ int vmm_build_restored(struct vmm *v, int mem_fd, struct err *e)
 	v->boottimer.start_wall_us = v->start_wall_us;
 	v->boottimer.start_cpu_us = v->start_cpu_us;
 	v->nvcpus = v->cfg.machine.vcpu_count;
-	/* The same machine as at boot, but RAM is the memory file's and no kernel is loaded. */
+	/* The same machine as at boot, but RAM is the memory file's (or empty) and no kernel is loaded. */
 	if ((r = vmm_prepare(v, 0, e)))
 		goto fail;
 	if (v->nvcpus > v->vm.max_vcpus) {
 		r = err_set(e, -EINVAL, "KVM supports at most %u vCPUs", v->vm.max_vcpus);
 		goto fail;
 	}
-	if ((r = gmem_init_file(&v->mem, mem_fd, size, LAYOUT_RAM_HOLE))) {
+	if (mem_fd < 0 && (r = gmem_init(&v->mem, size, LAYOUT_RAM_HOLE))) {
+		err_set(e, r, "Cannot allocate %llu MiB of guest memory: %s",
+			(unsigned long long)(size >> 20), strerror(-r));
+		goto fail;
+	}
+	if (mem_fd >= 0 && (r = gmem_init_file(&v->mem, mem_fd, size, LAYOUT_RAM_HOLE))) {
 		err_set(e, r, "Cannot map the memory file: %s",
 			r == -EINVAL ? "not a regular file of the snapshot's memory size" : strerror(-r));
 		goto fail;

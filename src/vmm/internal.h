@@ -18,9 +18,11 @@ int vmm_console_out(const struct vmm *v);
 /*
  * build.c, the restore recipe beside vmm_start():
  * vmm_build_restored: the configured machine with guest RAM mapped from the
- * memory file @mem_fd (private: see gmem_init_file()), its devices attached
- * and its vCPUs created, nothing loaded and nothing running. 0, or -errno
- * with @e set and everything undone (vmm_undo_start()).
+ * memory file @mem_fd (private: see gmem_init_file()), or with @mem_fd < 0
+ * anonymous and untouched (gmem_init(): nothing here reads or writes it, so
+ * a Uffd handler can still be given it), its devices attached and its vCPUs
+ * created, nothing loaded and nothing running. 0, or -errno with @e set and
+ * everything undone (vmm_undo_start()).
  * vmm_start_vcpus: start the vCPU threads; with @paused they stop before
  * their first KVM_RUN and this returns once all are paused.
  * vmm_undo_start: tear down what a build made (vCPUs, devices, VM, RAM); the

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "seccomp_filters.h"
 #include "snapshot/format.h"
+#include "snapshot/uffd.h"
 #include "vmm/internal.h"
 
 #define SNAP_CONFIG_MAX (64 * 1024)     /* GET /vm/config's JSON, as saved */
@@ -260,18 +261,30 @@ static int snap_read_file(const char *path, uint8_t **buf, size_t *len, struct e
 	return 0;
 }
 
+/* Put @prefix before the message already in @e (which must not format from itself). */
+static int snap_err_wrap(struct err *e, int rc, const char *prefix)
+{
+	char why[ERR_MSG_MAX];
+
+	memcpy(why, e->msg, sizeof(why));
+	why[sizeof(why) - 1] = '\0';
+	return err_set(e, rc, "%s%.200s", prefix, why);
+}
+
 /* The saved configuration, with the client's overrides, as this process's own. */
 static int snap_load_config(struct vmm *v, const struct snap_reader *rd,
 			    const struct snapshot_load_cfg *c, struct err *e)
 {
 	const struct snap_rec *rec = snap_find(rd, SNAP_REC_CONFIG, 0, 0, NULL);
+	struct boot_source_cfg boot;
 	struct vm_config cfg;
+	bool has_boot;
 	int r;
 
 	if (!rec)
 		return err_set(e, -EINVAL, "Invalid snapshot state file: no configuration.");
 	if ((r = config_parse_file(&cfg, (const char *)rec->data, rec->len, e)))
-		return err_set(e, r, "Invalid snapshot configuration: %.200s", e->msg);
+		return snap_err_wrap(e, r, "Invalid snapshot configuration: ");
 	for (unsigned i = 0; i < c->n_net_overrides; i++) {
 		const struct net_override *o = &c->net_overrides[i];
 		unsigned k = 0;
@@ -298,14 +311,27 @@ static int snap_load_config(struct vmm *v, const struct snap_reader *rd,
 			return err_set(e, -ENOMEM, "Out of memory");
 		}
 	}
-	/* No kernel is loaded; the logger and metrics are this process's, set by its own client. */
-	boot_source_free(&cfg.boot_source);
+	/*
+	 * No kernel is loaded: the boot source is kept as configuration only (GET /vm/config
+	 * shows it, a snapshot of this VM saves it again), its files never opened. The logger
+	 * and metrics are this process's, set by its own client.
+	 */
+	boot = cfg.boot_source;
+	has_boot = cfg.has_boot_source;
+	memset(&cfg.boot_source, 0, sizeof(cfg.boot_source));
 	cfg.has_boot_source = false;
 	logger_free(&cfg.logger);
 	metrics_free(&cfg.metrics);
 	r = vmm_apply_config(v, &cfg, e);
 	config_free(&cfg);
-	return r;
+	if (r) {
+		boot_source_free(&boot);
+		return r;
+	}
+	boot_source_free(&v->cfg.boot_source);
+	v->cfg.boot_source = boot;
+	v->cfg.has_boot_source = has_boot;
+	return 0;
 }
 
 /* Every record is what this machine expects, before anything is built. */
@@ -341,9 +367,12 @@ static int snap_check(const struct vmm *v, const struct snap_reader *rd, struct 
 		memcpy(s, r->data, sizeof(*s));
 		bad = x86_vcpu_state_check(s, e);
 		free(s);
-		if (bad)
-			return err_set(e, -EINVAL, "Invalid snapshot state of vCPU %u: %.180s",
-				       r->index, e->msg);
+		if (bad) {
+			char pre[48];
+
+			snprintf(pre, sizeof(pre), "Invalid snapshot state of vCPU %u: ", r->index);
+			return snap_err_wrap(e, -EINVAL, pre);
+		}
 		ncpu++;
 	}
 	if (ncpu != v->cfg.machine.vcpu_count)
@@ -372,7 +401,7 @@ static int snap_restore_devices(struct vmm *v, const struct snap_reader *rd, str
 			return err_set(e, -EINVAL, "Invalid snapshot: no saved state fits the %s "
 				       "device %s.", row->ops->name, row->id);
 		if ((r = row->ops->restore(row->dev, rec->data, e)))
-			return err_set(e, r, "Invalid snapshot state: %.200s", e->msg);
+			return snap_err_wrap(e, r, "Invalid snapshot state: ");
 	}
 	if (saved != want)
 		return err_set(e, -EINVAL, "Invalid snapshot: %u device states for %u devices.",
@@ -416,9 +445,6 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 	if (v->state != VMM_NOT_STARTED || v->configured)
 		return err_set(e, -EINVAL, "Loading a microVM snapshot not allowed after configuring "
 			       "boot-specific resources.");
-	if (c->backend_type != MEM_BACKEND_FILE)
-		return err_set(e, -ENOTSUP, "The Uffd memory backend is not supported by ember yet: "
-			       "use File.");
 	if (c->track_dirty_pages)
 		return err_set(e, -ENOTSUP, "track_dirty_pages is not supported by ember yet.");
 	rd = malloc(sizeof(*rd));
@@ -427,8 +453,10 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 	if ((r = snap_read_file(c->snapshot_path, &buf, &len, e)) ||
 	    (r = snap_parse(buf, len, rd, e)))
 		goto out;
-	mfd = open(c->backend_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (mfd < 0) {
+	/* A Uffd backend_path is the handler's socket: the handler reads the memory file. */
+	if (c->backend_type == MEM_BACKEND_FILE)
+		mfd = open(c->backend_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (c->backend_type == MEM_BACKEND_FILE && mfd < 0) {
 		r = err_set(e, -errno, "Cannot open the memory file %s: %s", c->backend_path,
 			    strerror(errno));
 		goto out;
@@ -436,8 +464,12 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 	if ((r = snap_load_config(v, rd, c, e)) || (r = snap_check(v, rd, e)) ||
 	    (r = vmm_build_restored(v, mfd, e)))
 		goto undo;
-	/* A clone is not its original: a new generation ID, and the guest is told (vmgenid.c). */
-	if ((r = snap_restore_devices(v, rd, e)) || (r = snap_restore_kvm(v, rd, e)) ||
+	/*
+	 * Guest RAM goes to its handler before anything (device, KVM) can touch it. A clone is
+	 * not its original: a new generation ID, and the guest is told (vmgenid.c).
+	 */
+	if ((c->backend_type == MEM_BACKEND_UFFD && (r = uffd_handoff(&v->mem, c->backend_path, e))) ||
+	    (r = snap_restore_devices(v, rd, e)) || (r = snap_restore_kvm(v, rd, e)) ||
 	    (r = vmm_vmgenid_renew(v, 1, e))) {
 		vmm_undo_start(v);
 		goto undo;

@@ -203,7 +203,9 @@ int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_cfg *c, stru
  * vmm_snapshot_load: PUT /snapshot/load in a process nothing was configured
  * in yet: the saved configuration (with the client's network and vsock
  * overrides) applied, the machine rebuilt with RAM mapped private from the
- * memory file, every device's and vCPU's state and the VM's restored; the
+ * memory file (File) or handed, empty, to the page-fault handler on the
+ * backend_path socket (Uffd: snapshot/uffd.h), every device's and vCPU's
+ * state and the VM's restored; the
  * microVM is then Paused, or Running with c->resume_vm. 0, or -errno with @e
  * set and the process as fresh as before. VMM thread.
  */

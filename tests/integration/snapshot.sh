@@ -168,6 +168,18 @@ for c in c1 c2 c3; do
 done
 [ "$ok" = 3 ] && pass clones "3 clones ticking, each with its own vsock socket" ||
 	fail clones "$ok of 3;$names"
+# A restored VM snapshotted again loads again (its boot source kept as configuration only).
+r=$(api c1 PATCH /vm '{"state": "Paused"}')
+T1=$(last_tick "$TMP/c1.out")
+r="$r|$(api c1 PUT /snapshot/create "{\"snapshot_path\": \"$TMP/re.snap\", \"mem_file_path\": \"$TMP/re.mem\"}")"
+start re
+r="$r|$(api re PUT /snapshot/load "$(load_body "$TMP/re.snap" "$TMP/re.mem" "$TMP/re.vsock")")"
+r2=$(api re GET /vm/config)
+if [ "$r" = "204 |204 |204 " ] && ticks_after "$TMP/re.out" "$T1" && grep -q 'guest.elf' <<<"$r2"; then
+	pass snapshot-of-restored "ticks on after $T1; boot source kept"
+else
+	fail snapshot-of-restored "$r; ${r2:0:200}; $(tail -c 200 "$TMP/re.out")"
+fi
 for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 
 # ---- refusals: each in a fresh ember, which must stay fresh ------------------------------
@@ -205,9 +217,6 @@ refuse small-memory "$TMP/vm.snap" "$TMP/small.mem" 'memory file'
 refuse missing-memory "$TMP/vm.snap" "$TMP/none.mem" 'Cannot open the memory file'
 refuse net-override "$TMP/vm.snap" "$TMP/vm.mem" 'no such interface' \
 	', "network_overrides": [{"iface_id": "eth9", "host_dev_name": "tap9"}]'
-start uffd
-r=$(api uffd PUT /snapshot/load "{\"snapshot_path\": \"$TMP/vm.snap\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$TMP/uffd.sock\"}}")
-[ "${r%% *}" = 400 ] && grep -q 'Uffd' <<<"$r" && pass refuse-uffd "${r:4:100}" || fail refuse-uffd "$r"
 start late
 r=$(api late PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}')
 r=$(api late PUT /snapshot/load "$(load_body "$TMP/vm.snap" "$TMP/vm.mem" "$TMP/late.vsock")")
