@@ -43,10 +43,10 @@ static uint64_t api_now_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-static int api_fail(char *err, size_t errlen, int e, const char *what, const char *path)
+/* api_fail: "<what> <path>: <strerror(n)>" in @e; returns -@n. */
+static int api_fail(struct err *e, int n, const char *what, const char *path)
 {
-	snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
-	return -e;
+	return err_set(e, -n, "%s %s: %s", what, path, strerror(n));
 }
 
 /* A socket file nobody accepts on is left over from a dead process. */
@@ -62,7 +62,7 @@ static int api_socket_is_live(const struct sockaddr_un *addr)
 }
 
 int api_server_init(struct api_server *s, const char *path, size_t max_body,
-		    const struct api_table *table, void *opaque, char *err, size_t errlen)
+		    const struct api_table *table, void *opaque, struct err *e)
 {
 	struct sockaddr_un addr;
 	struct epoll_event ev;
@@ -76,9 +76,8 @@ int api_server_init(struct api_server *s, const char *path, size_t max_body,
 	s->served = api_table_served(table);
 	s->opaque = opaque;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(err, errlen, "API socket path is longer than %zu bytes: %s",
-			 sizeof(addr.sun_path) - 1, path);
-		return -ENAMETOOLONG;
+		return err_set(e, -ENAMETOOLONG, "API socket path is longer than %zu bytes: %s",
+			       sizeof(addr.sun_path) - 1, path);
 	}
 	memset(&addr, 0, sizeof(addr));
 	addr.sun_family = AF_UNIX;
@@ -86,40 +85,38 @@ int api_server_init(struct api_server *s, const char *path, size_t max_body,
 	snprintf(s->sock_path, sizeof(s->sock_path), "%s", path);
 
 	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "API socket path %s exists and is not a socket", path);
-			return -EEXIST;
-		}
-		if (api_socket_is_live(&addr)) {
-			snprintf(err, errlen, "API socket %s is in use by another process", path);
-			return -EADDRINUSE;
-		}
+		if (!S_ISSOCK(st.st_mode))
+			return err_set(e, -EEXIST, "API socket path %s exists and is not a socket",
+				       path);
+		if (api_socket_is_live(&addr))
+			return err_set(e, -EADDRINUSE, "API socket %s is in use by another process",
+				       path);
 		if (unlink(path) < 0)
-			return api_fail(err, errlen, errno, "Cannot remove stale API socket", path);
+			return api_fail(e, errno, "Cannot remove stale API socket", path);
 	}
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s->listen_fd < 0)
-		return api_fail(err, errlen, errno, "Cannot create API socket", path);
+		return api_fail(e, errno, "Cannot create API socket", path);
 	if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return api_fail(err, errlen, errno, "Cannot bind API socket", path);
+		return api_fail(e, errno, "Cannot bind API socket", path);
 	if (listen(s->listen_fd, 128) < 0)
-		return api_fail(err, errlen, errno, "Cannot listen on API socket", path);
+		return api_fail(e, errno, "Cannot listen on API socket", path);
 
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->req_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->epfd < 0 || s->stop_efd < 0 || s->req_efd < 0)
-		return api_fail(err, errlen, errno, "Cannot create API event fds for", path);
+		return api_fail(e, errno, "Cannot create API event fds for", path);
 	if ((r = pthread_mutex_init(&s->lock, NULL)) || (r = pthread_cond_init(&s->cond, NULL)))
-		return api_fail(err, errlen, r, "Cannot create API mailbox for", path);
+		return api_fail(e, r, "Cannot create API mailbox for", path);
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.u32 = API_EV_LISTEN;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0)
-		return api_fail(err, errlen, errno, "Cannot watch API socket", path);
+		return api_fail(e, errno, "Cannot watch API socket", path);
 	ev.data.u32 = API_EV_STOP;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stop_efd, &ev) < 0)
-		return api_fail(err, errlen, errno, "Cannot watch API stop event for", path);
+		return api_fail(e, errno, "Cannot watch API stop event for", path);
 	return 0;
 }
 

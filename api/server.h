@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "http.h"
 #include "ops.h"
 #include "route.h"
@@ -73,10 +74,10 @@ struct api_server {
  * accepts on it) is replaced; a live one is an error, as is any other file.
  * The server serves exactly @table's rows (others: "<METHOD> <path> is not
  * supported by ember."), applied to @opaque; @table outlives the server.
- * Returns 0 or -errno with @err set. Main thread, before api_server_start().
+ * Returns 0 or -errno with @e set. Main thread, before api_server_start().
  */
 int api_server_init(struct api_server *s, const char *path, size_t max_body,
-		    const struct api_table *table, void *opaque, char *err, size_t errlen);
+		    const struct api_table *table, void *opaque, struct err *e);
 
 /* api_server_start: start the API thread. 0 or -errno. */
 int api_server_start(struct api_server *s);

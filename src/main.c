@@ -428,7 +428,6 @@ int main(int argc, char **argv)
 	struct vmm vmm;
 	struct vmm_opts vo;
 	struct err e = { { 0 } };
-	char err[256];
 	int r, code, timer_fd = -1;
 
 	/*
@@ -446,8 +445,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o))
 		return EXIT_BAD_ARGS;
 	log_init(o.id);
-	if (seccomp_setup(o.no_seccomp, o.seccomp_filter, err, sizeof(err))) {
-		fprintf(stderr, "ember: %s\n", err);
+	if (seccomp_setup(o.no_seccomp, o.seccomp_filter, &e)) {
+		fprintf(stderr, "ember: %s\n", e.msg);
 		return EXIT_BAD_ARGS;
 	}
 	if (evloop_init(&loop) || setup_signals(&loop) || setup_metrics_timer(&loop, &timer_fd)) {
@@ -475,12 +474,11 @@ int main(int argc, char **argv)
 	}
 	api->listen_fd = -1;
 	if (!o.no_api) {
-		r = api_server_init(api, o.api_sock, o.max_payload, &vmm_api_table, &vmm, err,
-				    sizeof(err));
+		r = api_server_init(api, o.api_sock, o.max_payload, &vmm_api_table, &vmm, &e);
 		api->thread_init = api_thread_seccomp;
 		if (r || evloop_add(&loop, api->req_efd, EPOLLIN, on_api_request, api) ||
 		    api_server_start(api)) {
-			LOG_ERROR("Cannot start the API server: %s", err);
+			LOG_ERROR("Cannot start the API server: %s", e.msg);
 			api_server_stop(api);
 			vmm_destroy(&vmm);
 			return EXIT_GENERIC_ERROR;

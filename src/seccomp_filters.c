@@ -279,7 +279,7 @@ static void sc_list(void)
 }
 #endif
 
-int seccomp_setup(int disabled, const char *json_path, char *err, size_t errlen)
+int seccomp_setup(int disabled, const char *json_path, struct err *e)
 {
 	struct sigaction sa;
 	int r;
@@ -293,11 +293,12 @@ int seccomp_setup(int disabled, const char *json_path, char *err, size_t errlen)
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) < 0) {
-		snprintf(err, errlen, "cannot install the SIGSYS handler: %s", strerror(errno));
-		return -errno;
+		int n = errno;
+
+		return err_set(e, -n, "cannot install the SIGSYS handler: %s", strerror(n));
 	}
 	if (json_path) {
-		r = seccomp_json_load(json_path, sc_custom, err, errlen);
+		r = seccomp_json_load(json_path, sc_custom, e);
 		if (r)
 			return r;
 	}

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 enum seccomp_kind {
 	SECCOMP_VMM = 0,    /* the event-loop thread, once the VM is built */
 	SECCOMP_API,        /* the API thread, before it serves */
@@ -16,9 +18,9 @@ enum seccomp_kind {
  * built-in allowlists, none (@disabled, --no-seccomp), or a Firecracker-format
  * JSON file (@json_path, --seccomp-filter) compiled now. Also installs the
  * SIGSYS handler that reports a violation and exits with code 148.
- * Returns 0 or -errno with @err set. Main thread, at start.
+ * Returns 0 or -errno with @e set. Main thread, at start.
  */
-int seccomp_setup(int disabled, const char *json_path, char *err, size_t errlen);
+int seccomp_setup(int disabled, const char *json_path, struct err *e);
 
 /*
  * seccomp_install: load the filter of @kind on the calling thread (only).

@@ -170,7 +170,7 @@ static int sj_kind(const struct cfgj *j, int t, const char *kind, scmp_filter_ct
 }
 
 int seccomp_json_parse(const char *json, size_t len, scmp_filter_ctx out[SECCOMP_KINDS],
-		       char *err, size_t errlen)
+		       struct err *err)
 {
 	static const char *const kinds[SECCOMP_KINDS] = { "vmm", "api", "vcpu" };
 	struct err e = { { 0 } };
@@ -197,14 +197,12 @@ fail:
 			if (out[i])
 				seccomp_release(out[i]);
 		memset(out, 0, SECCOMP_KINDS * sizeof(out[0]));
-		snprintf(err, errlen, "seccomp filter: %s", e.msg[0] ? e.msg : "invalid");
-		return -EINVAL;
+		return err_set(err, -EINVAL, "seccomp filter: %s", e.msg[0] ? e.msg : "invalid");
 	}
 	return 0;
 }
 
-int seccomp_json_load(const char *path, scmp_filter_ctx out[SECCOMP_KINDS], char *err,
-		      size_t errlen)
+int seccomp_json_load(const char *path, scmp_filter_ctx out[SECCOMP_KINDS], struct err *e)
 {
 	struct stat st;
 	char *buf;
@@ -212,23 +210,23 @@ int seccomp_json_load(const char *path, scmp_filter_ctx out[SECCOMP_KINDS], char
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open seccomp filter %s: %s", path, strerror(errno));
-		return -errno;
+		int en = errno;
+
+		return err_set(e, -en, "cannot open seccomp filter %s: %s", path, strerror(en));
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SJ_MAX_FILE) {
 		close(fd);
-		snprintf(err, errlen, "seccomp filter %s is not a regular file under 1 MiB", path);
-		return -EINVAL;
+		return err_set(e, -EINVAL, "seccomp filter %s is not a regular file under 1 MiB",
+			       path);
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
 	close(fd);
 	if (n != st.st_size) {
 		free(buf);
-		snprintf(err, errlen, "cannot read seccomp filter %s", path);
-		return -EIO;
+		return err_set(e, -EIO, "cannot read seccomp filter %s", path);
 	}
-	r = seccomp_json_parse(buf, (size_t)n, out, err, errlen);
+	r = seccomp_json_parse(buf, (size_t)n, out, e);
 	free(buf);
 	return r;
 }

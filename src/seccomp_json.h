@@ -18,10 +18,9 @@
  * out[] (release with seccomp_release) and returns 0, or -EINVAL with @err.
  */
 int seccomp_json_parse(const char *json, size_t len, scmp_filter_ctx out[SECCOMP_KINDS],
-		       char *err, size_t errlen);
+		       struct err *err);
 
 /* seccomp_json_load: read @path (at most 1 MiB) and seccomp_json_parse() it. */
-int seccomp_json_load(const char *path, scmp_filter_ctx out[SECCOMP_KINDS], char *err,
-		      size_t errlen);
+int seccomp_json_load(const char *path, scmp_filter_ctx out[SECCOMP_KINDS], struct err *e);
 
 #endif

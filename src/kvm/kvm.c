@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -28,31 +27,29 @@ static const struct {
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 };
 
-static int kvm_fail(char *err, size_t errlen, const char *what)
+/* kvm_fail: "<what>: <strerror(errno)>" in @e; returns -errno. */
+static int kvm_fail(struct err *e, const char *what)
 {
-	int e = errno;
+	int n = errno;
 
-	snprintf(err, errlen, "%s: %s", what, strerror(e));
-	return -e;
+	return err_set(e, -n, "%s: %s", what, strerror(n));
 }
 
-static int kvm_get_cpuid(struct kvm_vm *vm, char *err, size_t errlen)
+static int kvm_get_cpuid(struct kvm_vm *vm, struct err *e)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) +
 		    KVM_CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 
 	vm->cpuid = calloc(1, sz);
-	if (!vm->cpuid) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!vm->cpuid)
+		return err_set(e, -ENOMEM, "out of memory");
 	vm->cpuid->nent = KVM_CPUID_MAX_ENTRIES;
 	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0)
-		return kvm_fail(err, errlen, "KVM_GET_SUPPORTED_CPUID");
+		return kvm_fail(e, "KVM_GET_SUPPORTED_CPUID");
 	return 0;
 }
 
-int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, char *err, size_t errlen)
+int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, struct err *e)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t identity = lay->identity_map_gpa;
@@ -62,17 +59,14 @@ int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, char *err,
 	vm->vm_fd = -1;
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
-		return kvm_fail(err, errlen, "open /dev/kvm");
+		return kvm_fail(e, "open /dev/kvm");
 	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
-	if (r != KVM_EXPECTED_API) {
-		snprintf(err, errlen, "KVM API version %d, ember needs %d", r, KVM_EXPECTED_API);
-		return -ENOTSUP;
-	}
+	if (r != KVM_EXPECTED_API)
+		return err_set(e, -ENOTSUP, "KVM API version %d, ember needs %d", r,
+			       KVM_EXPECTED_API);
 	for (size_t i = 0; i < sizeof(kvm_required_caps) / sizeof(kvm_required_caps[0]); i++) {
-		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, kvm_required_caps[i].cap) <= 0) {
-			snprintf(err, errlen, "KVM lacks %s", kvm_required_caps[i].name);
-			return -ENOTSUP;
-		}
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, kvm_required_caps[i].cap) <= 0)
+			return err_set(e, -ENOTSUP, "KVM lacks %s", kvm_required_caps[i].name);
 	}
 	r = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (r <= 0)
@@ -80,22 +74,22 @@ int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, char *err,
 	vm->max_vcpus = r > 0 ? (unsigned)r : 1;
 	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->vcpu_mmap_size <= 0)
-		return kvm_fail(err, errlen, "KVM_GET_VCPU_MMAP_SIZE");
-	if ((r = kvm_get_cpuid(vm, err, errlen)))
+		return kvm_fail(e, "KVM_GET_VCPU_MMAP_SIZE");
+	if ((r = kvm_get_cpuid(vm, e)))
 		return r;
 
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
-		return kvm_fail(err, errlen, "KVM_CREATE_VM");
+		return kvm_fail(e, "KVM_CREATE_VM");
 	/* Intel VMX needs three pages for the real-mode TSS and one for the identity map. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)lay->tss_gpa) < 0)
-		return kvm_fail(err, errlen, "KVM_SET_TSS_ADDR");
+		return kvm_fail(e, "KVM_SET_TSS_ADDR");
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
-		return kvm_fail(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR");
+		return kvm_fail(e, "KVM_SET_IDENTITY_MAP_ADDR");
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return kvm_fail(err, errlen, "KVM_CREATE_IRQCHIP");
+		return kvm_fail(e, "KVM_CREATE_IRQCHIP");
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return kvm_fail(err, errlen, "KVM_CREATE_PIT2");
+		return kvm_fail(e, "KVM_CREATE_PIT2");
 	return 0;
 }
 
@@ -109,7 +103,7 @@ static void kvm_vm_drop_slots(struct kvm_vm *vm, unsigned n)
 	}
 }
 
-int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen)
+int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, struct err *e)
 {
 	/*
 	 * KVM refuses to resize or move an existing slot (EINVAL): a VM that already has
@@ -126,13 +120,12 @@ int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, char *err,
 			.userspace_addr = (uint64_t)(uintptr_t)mem->region[i].host,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
-			int r = kvm_fail(err, errlen, "KVM_SET_USER_MEMORY_REGION");
+			int n = errno;
 
-			snprintf(err, errlen, "KVM refused guest memory [%#llx, +%llu MiB): %s",
-				 (unsigned long long)slot.guest_phys_addr,
-				 (unsigned long long)(slot.memory_size >> 20), strerror(-r));
 			kvm_vm_drop_slots(vm, i);
-			return r;
+			return err_set(e, -n, "KVM refused guest memory [%#llx, +%llu MiB): %s",
+				       (unsigned long long)slot.guest_phys_addr,
+				       (unsigned long long)(slot.memory_size >> 20), strerror(n));
 		}
 		vm->nslots = i + 1;
 	}

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "kvm/mem.h"
 
 struct kvm_cpuid2;
@@ -33,12 +34,12 @@ struct kvm_vm_layout {
  * kvm_vm_create: open /dev/kvm, check API version 12 and every capability
  * ember relies on, and create the VM with the in-kernel IOAPIC/PIC/LAPIC and
  * PIT, KVM's private pages where @lay puts them. Returns 0, or -errno with a
- * message in @err; kvm_vm_destroy() is safe afterwards either way. Main thread.
+ * message in @e; kvm_vm_destroy() is safe afterwards either way. Main thread.
  */
-int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, char *err, size_t errlen);
+int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, struct err *e);
 
-/* kvm_vm_set_memory: register @mem's regions as memory slots; 0 or -errno with @err. */
-int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, char *err, size_t errlen);
+/* kvm_vm_set_memory: register @mem's regions as memory slots; 0 or -errno with @e. */
+int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, struct err *e);
 
 /* kvm_vm_destroy: close what kvm_vm_create() opened; safe on a zeroed object. */
 void kvm_vm_destroy(struct kvm_vm *vm);

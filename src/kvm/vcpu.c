@@ -52,7 +52,7 @@ void vcpu_ctx_destroy(struct vcpu_ctx *ctx)
 }
 
 int vcpu_create(struct vcpu *v, const struct kvm_vm *vm, unsigned index,
-		struct vcpu_ctx *ctx, char *err, size_t errlen)
+		struct vcpu_ctx *ctx, struct err *e)
 {
 	void *p;
 
@@ -62,17 +62,15 @@ int vcpu_create(struct vcpu *v, const struct kvm_vm *vm, unsigned index,
 	v->ctx = ctx;
 	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
 	if (v->fd < 0) {
-		int e = errno;
+		int n = errno;
 
-		snprintf(err, errlen, "KVM_CREATE_VCPU %u: %s", index, strerror(e));
-		return -e;
+		return err_set(e, -n, "KVM_CREATE_VCPU %u: %s", index, strerror(n));
 	}
 	p = mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (p == MAP_FAILED) {
-		int e = errno;
+		int n = errno;
 
-		snprintf(err, errlen, "mmap kvm_run of vCPU %u: %s", index, strerror(e));
-		return -e;
+		return err_set(e, -n, "mmap kvm_run of vCPU %u: %s", index, strerror(n));
 	}
 	v->run = p;
 	v->run_size = vm->vcpu_mmap_size;

@@ -88,9 +88,9 @@ struct vcpu {
 int vcpu_ctx_init(struct vcpu_ctx *ctx);
 void vcpu_ctx_destroy(struct vcpu_ctx *ctx);
 
-/* vcpu_create: KVM_CREATE_VCPU and map its kvm_run. 0 or -errno with @err. */
+/* vcpu_create: KVM_CREATE_VCPU and map its kvm_run. 0 or -errno with @e. */
 int vcpu_create(struct vcpu *v, const struct kvm_vm *vm, unsigned index,
-		struct vcpu_ctx *ctx, char *err, size_t errlen);
+		struct vcpu_ctx *ctx, struct err *e);
 
 /* vcpu_destroy: unmap and close; safe on a zeroed or half-built vcpu. The thread must be joined. */
 void vcpu_destroy(struct vcpu *v);

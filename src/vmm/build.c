@@ -79,12 +79,11 @@ static int vmm_load(struct vmm *v, struct kernel_info *ki, uint64_t gdt[4], stru
 	int r, cmdlen;
 
 	if ((r = img_from_fd(&src, v->kernel_fd)) ||
-	    (r = loader_load_kernel(&src, &v->mem, ki, e->msg, sizeof(e->msg))))
+	    (r = loader_load_kernel(&src, &v->mem, ki, e)))
 		return r;
 	if (v->initrd_fd >= 0 &&
 	    ((r = img_from_fd(&src, v->initrd_fd)) ||
-	     (r = loader_load_initrd(&src, &v->mem, ki, &initrd_gpa, &initrd_size, e->msg,
-				     sizeof(e->msg)))))
+	     (r = loader_load_initrd(&src, &v->mem, ki, &initrd_gpa, &initrd_size, e))))
 		return r;
 	if ((cmdlen = vmm_build_cmdline(v, e)) < 0)
 		return cmdlen;
@@ -190,17 +189,15 @@ static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const u
 	v->vctx.describe = x86_vcpu_describe;
 	v->vctx.opaque = v;
 	for (unsigned i = 0; i < v->nvcpus; i++) {
-		if ((r = vcpu_create(&v->vcpus[i], &v->vm, i, &v->vctx, e->msg, sizeof(e->msg))) ||
-		    (r = x86_vcpu_init(v->vcpus[i].fd, &v->vm, i, v->nvcpus, e->msg,
-				       sizeof(e->msg))))
+		if ((r = vcpu_create(&v->vcpus[i], &v->vm, i, &v->vctx, e)) ||
+		    (r = x86_vcpu_init(v->vcpus[i].fd, &v->vm, i, v->nvcpus, e)))
 			return r;
 	}
 	/* A restore sets every register from its snapshot. */
 	if (!ki)
 		return 0;
 	/* Only the boot vCPU starts at the entry; the others wait for INIT/SIPI. */
-	return x86_vcpu_boot_regs(v->vcpus[0].fd, ki->kind, ki->entry, gdt, e->msg,
-				  sizeof(e->msg));
+	return x86_vcpu_boot_regs(v->vcpus[0].fd, ki->kind, ki->entry, gdt, e);
 }
 
 /* Create the VM and (@with_memory) guest RAM unless vmm_prewarm() already did, for this size. */
@@ -210,7 +207,7 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct err *e)
 	int r;
 
 	if (!v->vm_ready) {
-		if ((r = kvm_vm_create(&v->vm, &LAYOUT_KVM_PAGES, e->msg, sizeof(e->msg))))
+		if ((r = kvm_vm_create(&v->vm, &LAYOUT_KVM_PAGES, e)))
 			return r;
 		v->vm_ready = 1;
 	}
@@ -221,14 +218,14 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct err *e)
 		kvm_vm_destroy(&v->vm);
 		gmem_destroy(&v->mem);
 		v->mem_ready = 0;
-		if ((r = kvm_vm_create(&v->vm, &LAYOUT_KVM_PAGES, e->msg, sizeof(e->msg))))
+		if ((r = kvm_vm_create(&v->vm, &LAYOUT_KVM_PAGES, e)))
 			return r;
 	}
 	r = gmem_init(&v->mem, want, LAYOUT_RAM_HOLE);
 	if (r)
 		return err_set(e, r, "Cannot allocate %llu MiB of guest memory: %s",
 			       (unsigned long long)v->cfg.machine.mem_size_mib, strerror(-r));
-	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e->msg, sizeof(e->msg)))) {
+	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e))) {
 		/* No slot is left registered: drop the RAM too, the next size starts clean. */
 		gmem_destroy(&v->mem);
 		return r;
@@ -377,7 +374,7 @@ int vmm_build_restored(struct vmm *v, int mem_fd, struct err *e)
 			r == -EINVAL ? "not a regular file of the snapshot's memory size" : strerror(-r));
 		goto fail;
 	}
-	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e->msg, sizeof(e->msg))))
+	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e)))
 		goto fail;
 	v->mem_ready = size;
 	if ((r = vmm_add_legacy_devices(v, e)) || (r = vmm_add_block_devices(v, e)) ||

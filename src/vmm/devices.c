@@ -137,7 +137,7 @@ int vmm_add_net_devices(struct vmm *v, struct err *e)
 		unsigned irq;
 		int fd = v->tap_fd[i], r;
 
-		if (fd < 0 && (r = tap_open(n->host_dev_name, &fd, NULL, e->msg, sizeof(e->msg))))
+		if (fd < 0 && (r = tap_open(n->host_dev_name, &fd, NULL, e)))
 			return r;
 		v->tap_fd[i] = -1;                  /* vnet_init takes it over */
 		if ((r = vmm_next_slot(v, &base, &irq))) {
@@ -167,7 +167,7 @@ int vmm_add_vsock_device(struct vmm *v, struct err *e)
 
 	if (!v->cfg.vsock.present)
 		return 0;
-	if (fd < 0 && (r = vsock_listen(v->cfg.vsock.uds_path, &fd, e->msg, sizeof(e->msg))))
+	if (fd < 0 && (r = vsock_listen(v->cfg.vsock.uds_path, &fd, e)))
 		return r;
 	v->vsock_listen_fd = -1;                /* vsock_init takes it over, even on failure */
 	if ((r = vmm_next_slot(v, &base, &irq))) {

@@ -245,7 +245,7 @@ int vmm_set_net(struct vmm *v, struct net_cfg *n, struct err *e)
 		close(v->tap_fd[old]);
 		v->tap_fd[old] = -1;
 	}
-	r = tap_open(n->host_dev_name, &fd, NULL, e->msg, sizeof(e->msg));
+	r = tap_open(n->host_dev_name, &fd, NULL, e);
 	if (r)
 		return r;
 	snprintf(id, sizeof(id), "%s", n->iface_id);
@@ -287,7 +287,7 @@ int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct err *e)
 		close(v->vsock_listen_fd);
 		v->vsock_listen_fd = -1;
 	}
-	r = vsock_listen(vs->uds_path, &fd, e->msg, sizeof(e->msg));
+	r = vsock_listen(vs->uds_path, &fd, e);
 	if (r)
 		return r;
 	vsock_free(&v->cfg.vsock);

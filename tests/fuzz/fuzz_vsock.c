@@ -639,7 +639,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_in in = { data, size };
 	struct vsock_cfg cfg;
-	char err[200];
+	struct err err;
 	unsigned ops = 0;
 	uint8_t drv;
 	int lfd;
@@ -657,7 +657,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	S.indirect = drv & 2;
 	FUZZ_CHECK(evloop_init(&S.loop) == 0);
 	unlink(G.path);
-	FUZZ_CHECK(vsock_listen(G.path, &lfd, err, sizeof(err)) == 0);
+	FUZZ_CHECK(vsock_listen(G.path, &lfd, &err) == 0);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.guest_cid = GUEST_CID;
 	cfg.uds_path = G.path;

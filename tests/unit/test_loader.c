@@ -22,9 +22,9 @@ static void ram_reset(void)
 static int load_buf(const uint8_t *buf, size_t len, struct kernel_info *ki)
 {
 	struct img_src s = { .fd = -1, .buf = buf, .size = len };
-	char err[256];
+	struct err err;
 
-	return loader_load_kernel(&s, &mem, ki, err, sizeof(err));
+	return loader_load_kernel(&s, &mem, ki, &err);
 }
 
 /* An ELF with one PT_LOAD of 256 bytes at 1 MiB (memsz 512) and optionally a PVH note. */
@@ -258,11 +258,11 @@ static void test_initrd_placement(void)
 	struct img_src s = { .fd = -1, .buf = initrd, .size = sizeof(initrd) };
 	struct kernel_info ki = { .load_end = 0x200000, .initrd_addr_max = UINT32_MAX };
 	uint64_t gpa = 0, size = 0;
-	char err[128];
+	struct err err;
 
 	memset(initrd, 0xab, sizeof(initrd));
 	ram_reset();
-	CHECK_EQ_I(loader_load_initrd(&s, &mem, &ki, &gpa, &size, err, sizeof(err)), 0);
+	CHECK_EQ_I(loader_load_initrd(&s, &mem, &ki, &gpa, &size, &err), 0);
 	CHECK_EQ_U(gpa & 0xfff, 0);
 	CHECK(gpa + size <= RAM_SIZE);
 	CHECK(gpa >= ki.load_end);
@@ -270,15 +270,15 @@ static void test_initrd_placement(void)
 	CHECK(memcmp(ram + gpa, initrd, sizeof(initrd)) == 0);
 	/* Below initrd_addr_max when the kernel says so. */
 	ki.initrd_addr_max = 0x2fffff;
-	CHECK_EQ_I(loader_load_initrd(&s, &mem, &ki, &gpa, &size, err, sizeof(err)), 0);
+	CHECK_EQ_I(loader_load_initrd(&s, &mem, &ki, &gpa, &size, &err), 0);
 	CHECK(gpa + size <= 0x300000);
 	/* Does not fit above the kernel. */
 	ki.initrd_addr_max = UINT32_MAX;
 	ki.load_end = RAM_SIZE - 4096;
-	CHECK(loader_load_initrd(&s, &mem, &ki, &gpa, &size, err, sizeof(err)) < 0);
+	CHECK(loader_load_initrd(&s, &mem, &ki, &gpa, &size, &err) < 0);
 	s.size = 0;
 	ki.load_end = 0x200000;
-	CHECK(loader_load_initrd(&s, &mem, &ki, &gpa, &size, err, sizeof(err)) < 0);
+	CHECK(loader_load_initrd(&s, &mem, &ki, &gpa, &size, &err) < 0);
 }
 
 int main(void)

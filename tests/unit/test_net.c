@@ -607,14 +607,14 @@ static void test_rx_mtu(void)
 
 int main(void)
 {
-	char err[256];
+	struct err err;
 
 	D.peer = -1;
-	D.ok = kvm_vm_create(&D.vm, &LAYOUT_KVM_PAGES, err, sizeof(err)) == 0 && gmem_init(&D.mem, RAM_SIZE, LAYOUT_RAM_HOLE) == 0;
+	D.ok = kvm_vm_create(&D.vm, &LAYOUT_KVM_PAGES, &err) == 0 && gmem_init(&D.mem, RAM_SIZE, LAYOUT_RAM_HOLE) == 0;
 	RUN(test_tx_hdr);
 	if (!D.ok) {
 		/* ember-test: needs-kvm (tests/run.sh runs this program where KVM works) */
-		printf("FAIL test_net_device: no usable /dev/kvm (%s)\n", err);
+		printf("FAIL test_net_device: no usable /dev/kvm (%s)\n", err.msg);
 		return 1;
 	}
 	RUN(test_config_space);

@@ -442,7 +442,8 @@ static void put_pkt(uint16_t i, uint16_t op)
 static void test_vsock_tx_budget(void)
 {
 	static const gpa_t qgpa[VSOCK_NQUEUES] = { 0x10000, 0x20000, 0x30000 };
-	char dir[] = "/tmp/ember-budget-XXXXXX", uds[64], port_path[80], err[128];
+	char dir[] = "/tmp/ember-budget-XXXXXX", uds[64], port_path[80];
+	struct err err;
 	struct vsock_cfg cfg;
 	struct drv g;
 	int lfd, hfd = -1;
@@ -456,7 +457,7 @@ static void test_vsock_tx_budget(void)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.guest_cid = GUEST_CID;
 	cfg.uds_path = uds;
-	CHECK_EQ_I(vsock_listen(uds, &lfd, err, sizeof(err)), 0);
+	CHECK_EQ_I(vsock_listen(uds, &lfd, &err), 0);
 	if (!check_case_failed)
 		CHECK_EQ_I(vsock_init(&vs, &cfg, lfd, &vm, &mem, &loop, BASE + 0x1000, 6), 0);
 	hfd = listen_at(port_path);

@@ -56,26 +56,21 @@ static int t_thread_init(void *opaque, unsigned index)
 }
 
 /* A VM with guest_code in RAM, NV vCPUs set up as ember sets them up (PVH entry), not started. */
-static int tvm_build(struct tvm *t, char *err, size_t len)
+static int tvm_build(struct tvm *t, struct err *err)
 {
-	struct err e;
 	uint64_t gdt[4];
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	if ((r = kvm_vm_create(&t->vm, &LAYOUT_KVM_PAGES, err, len)))
+	if ((r = kvm_vm_create(&t->vm, &LAYOUT_KVM_PAGES, err)))
 		return r;
-	if ((r = gmem_init(&t->mem, RAM_SIZE, LAYOUT_RAM_HOLE))) {
-		snprintf(err, len, "gmem_init: %s", strerror(-r));
-		return r;
-	}
-	if ((r = kvm_vm_set_memory(&t->vm, &t->mem, err, len)))
+	if ((r = gmem_init(&t->mem, RAM_SIZE, LAYOUT_RAM_HOLE)))
+		return err_set(err, r, "gmem_init: %s", strerror(-r));
+	if ((r = kvm_vm_set_memory(&t->vm, &t->mem, err)))
 		return r;
 	if ((r = boot_gdt_write(&t->mem, 0, gdt)) ||
-	    (r = gmem_write(&t->mem, CODE_GPA, guest_code, sizeof(guest_code)))) {
-		snprintf(err, len, "guest RAM: %s", strerror(-r));
-		return r;
-	}
+	    (r = gmem_write(&t->mem, CODE_GPA, guest_code, sizeof(guest_code))))
+		return err_set(err, r, "guest RAM: %s", strerror(-r));
 	if ((r = vcpu_ctx_init(&t->ctx)))
 		return r;
 	t->ctx_ready = 1;
@@ -88,15 +83,13 @@ static int tvm_build(struct tvm *t, char *err, size_t len)
 	t->ctx.state_arg = &t->caps;
 	t->ctx.state_size = sizeof(struct x86_vcpu_state);
 	for (unsigned i = 0; i < NV; i++) {
-		if ((r = vcpu_create(&t->v[i], &t->vm, i, &t->ctx, err, len)) ||
-		    (r = x86_vcpu_init(t->v[i].fd, &t->vm, i, NV, err, len)))
+		if ((r = vcpu_create(&t->v[i], &t->vm, i, &t->ctx, err)) ||
+		    (r = x86_vcpu_init(t->v[i].fd, &t->vm, i, NV, err)))
 			return r;
 	}
-	if ((r = x86_vcpu_boot_regs(t->v[0].fd, BOOT_ENTRY_PVH, CODE_GPA, gdt, err, len)))
+	if ((r = x86_vcpu_boot_regs(t->v[0].fd, BOOT_ENTRY_PVH, CODE_GPA, gdt, err)))
 		return r;
-	if ((r = x86_state_caps_probe(&t->vm, t->v[0].fd, &t->caps, &e)))
-		snprintf(err, len, "%s", e.msg);
-	return r;
+	return x86_state_caps_probe(&t->vm, t->v[0].fd, &t->caps, err);
 }
 
 static void tvm_destroy(struct tvm *t)
@@ -338,8 +331,7 @@ static void test_same_vcpus(void)
 static void test_second_vm(void)
 {
 	struct x86_vcpu_state *s4 = calloc(NV, sizeof(*s4));
-	char err[ERR_MSG_MAX];
-	struct err e;
+	struct err err, e;
 	const char *d;
 	struct kvm_vm_state vs4;
 
@@ -351,8 +343,8 @@ static void test_second_vm(void)
 	CHECK(s4 != NULL);
 	if (!s4)
 		return;
-	if (tvm_build(&B, err, sizeof(err))) {
-		CHECK_FAIL_("second VM: %s", err);
+	if (tvm_build(&B, &err)) {
+		CHECK_FAIL_("second VM: %s", err.msg);
 		free(s4);
 		return;
 	}
@@ -411,7 +403,7 @@ static void test_refusals(void)
 int main(void)
 {
 	/* ember-test: needs-kvm (tests/run.sh runs this program where KVM works) */
-	char err[ERR_MSG_MAX];
+	struct err err;
 
 	s1 = calloc(NV, sizeof(*s1));
 	s2 = calloc(NV, sizeof(*s2));
@@ -419,13 +411,13 @@ int main(void)
 	if (!s1 || !s2 || !s3 || vcpu_signals_init())
 		return 1;
 	/* A call outside the vCPU list ends this program with 148 and the call named. */
-	if (seccomp_setup(0, NULL, err, sizeof(err))) {
-		printf("FAIL test_vcpu_state: seccomp_setup: %s\n", err);
+	if (seccomp_setup(0, NULL, &err)) {
+		printf("FAIL test_vcpu_state: seccomp_setup: %s\n", err.msg);
 		return 1;
 	}
-	kvm_ok = tvm_build(&A, err, sizeof(err)) == 0;
+	kvm_ok = tvm_build(&A, &err) == 0;
 	if (!kvm_ok) {
-		printf("FAIL test_vcpu_state: no usable /dev/kvm (%s)\n", err);
+		printf("FAIL test_vcpu_state: no usable /dev/kvm (%s)\n", err.msg);
 		tvm_destroy(&A);
 		return 1;
 	}

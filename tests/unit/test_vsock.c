@@ -178,18 +178,19 @@ static int unix_connect(const char *path)
 /* vsock_listen at PUT /vsock time: a stale socket file is replaced, a live listener or a file refused. */
 static void test_listen_stale_and_live(void)
 {
-	char dir[] = "/tmp/vsock-listen-XXXXXX", path[64], err[200];
+	char dir[] = "/tmp/vsock-listen-XXXXXX", path[64];
+	struct err err;
 	int a, b, fd;
 
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/s", dir);
-	CHECK_EQ_I(vsock_listen(path, &a, err, sizeof(err)), 0);
+	CHECK_EQ_I(vsock_listen(path, &a, &err), 0);
 	/* Live: refused. */
-	CHECK_EQ_I(vsock_listen(path, &b, err, sizeof(err)), -EADDRINUSE);
-	CHECK(strstr(err, "live") != NULL);
+	CHECK_EQ_I(vsock_listen(path, &b, &err), -EADDRINUSE);
+	CHECK(strstr(err.msg, "live") != NULL);
 	/* Stale (listener gone, file left): replaced. */
 	close(a);
-	CHECK_EQ_I(vsock_listen(path, &b, err, sizeof(err)), 0);
+	CHECK_EQ_I(vsock_listen(path, &b, &err), 0);
 	fd = unix_connect(path);
 	CHECK(fd >= 0);
 	close(fd);
@@ -198,10 +199,10 @@ static void test_listen_stale_and_live(void)
 	/* Not a socket: refused, left alone. */
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	close(fd);
-	CHECK(vsock_listen(path, &b, err, sizeof(err)) < 0);
+	CHECK(vsock_listen(path, &b, &err) < 0);
 	CHECK(access(path, F_OK) == 0);
 	unlink(path);
-	CHECK_EQ_I(vsock_listen("", &b, err, sizeof(err)), -ENAMETOOLONG);
+	CHECK_EQ_I(vsock_listen("", &b, &err), -ENAMETOOLONG);
 	rmdir(dir);
 }
 

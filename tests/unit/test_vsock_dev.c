@@ -231,7 +231,7 @@ static ssize_t read_wait(int fd, void *buf, size_t cap, int ms)
 static void setup(void)
 {
 	struct vsock_cfg cfg;
-	char err[200];
+	struct err err;
 	int lfd;
 
 	memset(&T, 0, sizeof(T));
@@ -258,7 +258,7 @@ static void setup(void)
 		T.d->t.q[q].used_gpa = qgpa[q] + 0x4000;
 		virtq_validate(&T.d->t.q[q], &T.mem);
 	}
-	if (vsock_listen(T.path, &lfd, err, sizeof(err)))
+	if (vsock_listen(T.path, &lfd, &err))
 		abort();
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.guest_cid = GUEST_CID;

@@ -3,8 +3,6 @@
 
 #include <elf.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,19 +15,6 @@
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define BZ_MIN_VERSION        0x020c   /* 2.12: xloadflags */
 #define BZ_ENTRY64_OFFSET     0x200
-
-static int loader_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int loader_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 int img_from_fd(struct img_src *s, int fd)
 {
@@ -105,7 +90,7 @@ static uint64_t loader_pvh_note(const struct img_src *s, const Elf64_Phdr *ph)
 }
 
 static int loader_elf(const struct img_src *s, const struct guest_mem *m,
-		      struct kernel_info *ki, char *err, size_t errlen)
+		      struct kernel_info *ki, struct err *e)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
@@ -113,23 +98,23 @@ static int loader_elf(const struct img_src *s, const struct guest_mem *m,
 	unsigned loads = 0;
 
 	if (img_read(s, 0, &eh, sizeof(eh)))
-		return loader_fail(err, errlen, -ENOEXEC, "ELF header truncated");
+		return err_set(e, -ENOEXEC, "ELF header truncated");
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_machine != EM_X86_64)
-		return loader_fail(err, errlen, -ENOEXEC, "not an x86-64 little-endian ELF64 image");
+		return err_set(e, -ENOEXEC, "not an x86-64 little-endian ELF64 image");
 	if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
-		return loader_fail(err, errlen, -ENOEXEC, "ELF image is not executable (e_type %u)",
-				   eh.e_type);
+		return err_set(e, -ENOEXEC, "ELF image is not executable (e_type %u)",
+			       eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
 	    eh.e_phnum > LOADER_MAX_PHDRS)
-		return loader_fail(err, errlen, -ENOEXEC, "bad ELF program headers (%u of %u bytes)",
-				   eh.e_phnum, eh.e_phentsize);
+		return err_set(e, -ENOEXEC, "bad ELF program headers (%u of %u bytes)",
+			       eh.e_phnum, eh.e_phentsize);
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		uint64_t end;
 		uint8_t *dst;
 
 		if (img_read(s, eh.e_phoff + (uint64_t)i * sizeof(ph), &ph, sizeof(ph)))
-			return loader_fail(err, errlen, -ENOEXEC, "ELF program header %u truncated", i);
+			return err_set(e, -ENOEXEC, "ELF program header %u truncated", i);
 		if (ph.p_type == PT_NOTE && !pvh) {
 			pvh = loader_pvh_note(s, &ph);
 			continue;
@@ -137,27 +122,27 @@ static int loader_elf(const struct img_src *s, const struct guest_mem *m,
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (ph.p_filesz > ph.p_memsz)
-			return loader_fail(err, errlen, -ENOEXEC, "ELF segment %u: filesz > memsz", i);
+			return err_set(e, -ENOEXEC, "ELF segment %u: filesz > memsz", i);
 		if (ph.p_paddr < LAYOUT_HIMEM_START)
-			return loader_fail(err, errlen, -ENOEXEC,
-					   "ELF segment %u loads at 0x%llx, below 1 MiB", i,
-					   (unsigned long long)ph.p_paddr);
+			return err_set(e, -ENOEXEC,
+				       "ELF segment %u loads at 0x%llx, below 1 MiB", i,
+				       (unsigned long long)ph.p_paddr);
 		if (__builtin_add_overflow(ph.p_paddr, ph.p_memsz, &end) ||
 		    !(dst = gmem_ptr(m, ph.p_paddr, ph.p_memsz)))
-			return loader_fail(err, errlen, -ENOMEM,
-					   "ELF segment %u [0x%llx, +0x%llx) does not fit in guest RAM",
-					   i, (unsigned long long)ph.p_paddr,
-					   (unsigned long long)ph.p_memsz);
+			return err_set(e, -ENOMEM,
+				       "ELF segment %u [0x%llx, +0x%llx) does not fit in guest RAM",
+				       i, (unsigned long long)ph.p_paddr,
+				       (unsigned long long)ph.p_memsz);
 		if (img_read(s, ph.p_offset, dst, (size_t)ph.p_filesz))
-			return loader_fail(err, errlen, -ENOEXEC,
-					   "ELF segment %u data lies outside the file", i);
+			return err_set(e, -ENOEXEC,
+				       "ELF segment %u data lies outside the file", i);
 		memset(dst + ph.p_filesz, 0, (size_t)(ph.p_memsz - ph.p_filesz));
 		lo = ph.p_paddr < lo ? ph.p_paddr : lo;
 		hi = end > hi ? end : hi;
 		loads++;
 	}
 	if (!loads)
-		return loader_fail(err, errlen, -ENOEXEC, "ELF image has no loadable segment");
+		return err_set(e, -ENOEXEC, "ELF image has no loadable segment");
 	ki->load_start = lo;
 	ki->load_end = hi;
 	ki->initrd_addr_max = UINT32_MAX;
@@ -169,13 +154,13 @@ static int loader_elf(const struct img_src *s, const struct guest_mem *m,
 		ki->entry = eh.e_entry;
 	}
 	if (!gmem_ptr(m, ki->entry, 1))
-		return loader_fail(err, errlen, -ENOEXEC, "ELF entry point 0x%llx is outside guest RAM",
-				   (unsigned long long)ki->entry);
+		return err_set(e, -ENOEXEC, "ELF entry point 0x%llx is outside guest RAM",
+			       (unsigned long long)ki->entry);
 	return 0;
 }
 
 static int loader_bzimage(const struct img_src *s, const struct guest_mem *m,
-			  struct kernel_info *ki, char *err, size_t errlen)
+			  struct kernel_info *ki, struct err *e)
 {
 	uint8_t hdr[BP_E820_TABLE];   /* boot sector and setup header: 0 .. 0x2d0 */
 	uint32_t setup_sects, init_size, align;
@@ -184,28 +169,28 @@ static int loader_bzimage(const struct img_src *s, const struct guest_mem *m,
 	uint8_t *dst;
 
 	if (img_read(s, 0, hdr, sizeof(hdr)))
-		return loader_fail(err, errlen, -ENOEXEC, "image too small for a bzImage header");
+		return err_set(e, -ENOEXEC, "image too small for a bzImage header");
 	version = (uint16_t)(hdr[BP_VERSION] | hdr[BP_VERSION + 1] << 8);
 	xload = (uint16_t)(hdr[BP_XLOADFLAGS] | hdr[BP_XLOADFLAGS + 1] << 8);
 	if (version < BZ_MIN_VERSION)
-		return loader_fail(err, errlen, -ENOEXEC,
-				   "bzImage boot protocol %u.%02u is older than 2.12",
-				   version >> 8, version & 0xff);
+		return err_set(e, -ENOEXEC,
+			       "bzImage boot protocol %u.%02u is older than 2.12",
+			       version >> 8, version & 0xff);
 	if (!(xload & BP_XLF_KERNEL_64))
-		return loader_fail(err, errlen, -ENOEXEC, "bzImage has no 64-bit entry (XLF_KERNEL_64)");
+		return err_set(e, -ENOEXEC, "bzImage has no 64-bit entry (XLF_KERNEL_64)");
 	if (!(hdr[BP_LOADFLAGS] & BP_LOADED_HIGH))
-		return loader_fail(err, errlen, -ENOEXEC, "zImage (not loaded high) is not supported");
+		return err_set(e, -ENOEXEC, "zImage (not loaded high) is not supported");
 	setup_sects = hdr[BP_SETUP_SECTS] ? hdr[BP_SETUP_SECTS] : 4;
 	pm_off = (uint64_t)(setup_sects + 1) * 512;
 	if (pm_off >= s->size)
-		return loader_fail(err, errlen, -ENOEXEC, "bzImage truncated: no protected-mode kernel");
+		return err_set(e, -ENOEXEC, "bzImage truncated: no protected-mode kernel");
 	pm_size = s->size - pm_off;
 	/* syssize (2.04+) is the payload length in 16-byte units: a shorter file is truncated. */
 	if ((uint64_t)loader_get32(hdr + BP_SYSSIZE) * 16 > pm_size + 15)
-		return loader_fail(err, errlen, -ENOEXEC,
-				   "bzImage truncated: payload is %llu bytes, header says %llu",
-				   (unsigned long long)pm_size,
-				   (unsigned long long)loader_get32(hdr + BP_SYSSIZE) * 16);
+		return err_set(e, -ENOEXEC,
+			       "bzImage truncated: payload is %llu bytes, header says %llu",
+			       (unsigned long long)pm_size,
+			       (unsigned long long)loader_get32(hdr + BP_SYSSIZE) * 16);
 	init_size = loader_get32(hdr + BP_INIT_SIZE);
 	align = loader_get32(hdr + BP_KERNEL_ALIGNMENT);
 	load = LAYOUT_HIMEM_START;
@@ -213,19 +198,19 @@ static int loader_bzimage(const struct img_src *s, const struct guest_mem *m,
 		/* A fixed kernel must run where it was linked (pref_address, 2.10+). */
 		memcpy(&load, hdr + BP_PREF_ADDRESS, 8);
 		if (load < LAYOUT_HIMEM_START)
-			return loader_fail(err, errlen, -ENOEXEC,
-					   "bzImage pref_address 0x%llx is below 1 MiB",
-					   (unsigned long long)load);
+			return err_set(e, -ENOEXEC,
+				       "bzImage pref_address 0x%llx is below 1 MiB",
+				       (unsigned long long)load);
 	}
 	(void)align;
 	need = pm_size > init_size ? pm_size : init_size;
 	if (__builtin_add_overflow(load, need, &end) || !gmem_ptr(m, load, need))
-		return loader_fail(err, errlen, -ENOMEM,
-				   "bzImage needs 0x%llx bytes at 0x%llx: more than guest RAM",
-				   (unsigned long long)need, (unsigned long long)load);
+		return err_set(e, -ENOMEM,
+			       "bzImage needs 0x%llx bytes at 0x%llx: more than guest RAM",
+			       (unsigned long long)need, (unsigned long long)load);
 	dst = gmem_ptr(m, load, pm_size);
 	if (img_read(s, pm_off, dst, (size_t)pm_size))
-		return loader_fail(err, errlen, -EIO, "bzImage read failed");
+		return err_set(e, -EIO, "bzImage read failed");
 	ki->kind = BOOT_ENTRY_LINUX64;
 	ki->is_bzimage = 1;
 	ki->entry = load + BZ_ENTRY64_OFFSET;
@@ -243,27 +228,27 @@ static int loader_bzimage(const struct img_src *s, const struct guest_mem *m,
 }
 
 int loader_load_kernel(const struct img_src *s, const struct guest_mem *m,
-		       struct kernel_info *ki, char *err, size_t errlen)
+		       struct kernel_info *ki, struct err *e)
 {
 	uint8_t magic[4];
 	uint8_t hdrs[8];
 
 	memset(ki, 0, sizeof(*ki));
 	if (img_read(s, 0, magic, sizeof(magic)))
-		return loader_fail(err, errlen, -ENOEXEC, "kernel image is empty or truncated (%llu bytes)",
-				   (unsigned long long)s->size);
+		return err_set(e, -ENOEXEC, "kernel image is empty or truncated (%llu bytes)",
+			       (unsigned long long)s->size);
 	if (memcmp(magic, ELFMAG, SELFMAG) == 0)
-		return loader_elf(s, m, ki, err, errlen);
+		return loader_elf(s, m, ki, e);
 	if (img_read(s, BP_BOOT_FLAG, hdrs, sizeof(hdrs)) == 0 &&
 	    hdrs[0] == 0x55 && hdrs[1] == 0xaa && loader_get32(hdrs + 4) == BP_HDR_MAGIC)
-		return loader_bzimage(s, m, ki, err, errlen);
-	return loader_fail(err, errlen, -ENOEXEC,
-			   "kernel image is neither an ELF64 vmlinux nor a bzImage");
+		return loader_bzimage(s, m, ki, e);
+	return err_set(e, -ENOEXEC,
+		       "kernel image is neither an ELF64 vmlinux nor a bzImage");
 }
 
 int loader_load_initrd(const struct img_src *s, const struct guest_mem *m,
 		       const struct kernel_info *ki, uint64_t *gpa, uint64_t *size,
-		       char *err, size_t errlen)
+		       struct err *e)
 {
 	uint64_t top = gmem_top_low(m), addr;
 	uint8_t *dst;
@@ -271,16 +256,16 @@ int loader_load_initrd(const struct img_src *s, const struct guest_mem *m,
 	if ((uint64_t)ki->initrd_addr_max + 1 < top)
 		top = (uint64_t)ki->initrd_addr_max + 1;
 	if (s->size == 0)
-		return loader_fail(err, errlen, -EINVAL, "initrd is empty");
+		return err_set(e, -EINVAL, "initrd is empty");
 	if (s->size > top || (top - s->size) < ki->load_end)
-		return loader_fail(err, errlen, -ENOMEM,
-				   "initrd of %llu bytes does not fit between the kernel and 0x%llx",
-				   (unsigned long long)s->size, (unsigned long long)top);
+		return err_set(e, -ENOMEM,
+			       "initrd of %llu bytes does not fit between the kernel and 0x%llx",
+			       (unsigned long long)s->size, (unsigned long long)top);
 	addr = (top - s->size) & ~0xfffULL;
 	if (addr < ki->load_end || !(dst = gmem_ptr(m, addr, s->size)))
-		return loader_fail(err, errlen, -ENOMEM, "initrd does not fit in guest RAM");
+		return err_set(e, -ENOMEM, "initrd does not fit in guest RAM");
 	if (img_read(s, 0, dst, (size_t)s->size))
-		return loader_fail(err, errlen, -EIO, "initrd read failed");
+		return err_set(e, -EIO, "initrd read failed");
 	*gpa = addr;
 	*size = s->size;
 	return 0;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "kvm/mem.h"
 
 /* An image to read: an open regular file (fd >= 0), or a buffer (fd < 0). */
@@ -46,18 +47,18 @@ struct kernel_info {
  * XLF_KERNEL_64) are loaded at 1 MiB (or pref_address if not relocatable),
  * entry at load + 0x200. Every offset, length and address is checked: a
  * truncated or hostile image fails with -EINVAL/-ENOEXEC/-ENOMEM and a
- * message in @err, and never writes outside guest RAM.
+ * message in @e, and never writes outside guest RAM.
  */
 int loader_load_kernel(const struct img_src *s, const struct guest_mem *m,
-		       struct kernel_info *ki, char *err, size_t errlen);
+		       struct kernel_info *ki, struct err *e);
 
 /*
  * loader_load_initrd: copy the initrd page-aligned to the top of the low RAM
  * region, below @ki->initrd_addr_max and above the kernel. On success sets
- * *@gpa and *@size and returns 0; otherwise -ENOMEM/-EIO with @err set.
+ * *@gpa and *@size and returns 0; otherwise -ENOMEM/-EIO with @e set.
  */
 int loader_load_initrd(const struct img_src *s, const struct guest_mem *m,
 		       const struct kernel_info *ki, uint64_t *gpa, uint64_t *size,
-		       char *err, size_t errlen);
+		       struct err *e);
 
 #endif

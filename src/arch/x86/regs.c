@@ -41,35 +41,33 @@
 #define APIC_MODE_NMI    0x4
 #define APIC_MODE_EXTINT 0x7
 
-static int regs_fail(char *err, size_t errlen, const char *what)
+/* regs_fail: "<what>: <strerror(errno)>" in @e; returns -errno. */
+static int regs_fail(struct err *e, const char *what)
 {
-	int e = errno;
+	int n = errno;
 
-	snprintf(err, errlen, "%s: %s", what, strerror(e));
-	return -e;
+	return err_set(e, -n, "%s: %s", what, strerror(n));
 }
 
 static int regs_cpuid(int fd, const struct kvm_vm *vm, unsigned index, unsigned count,
-		      char *err, size_t errlen)
+		      struct err *e)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) +
 		    vm->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *c = malloc(sz);
 	int r = 0;
 
-	if (!c) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!c)
+		return err_set(e, -ENOMEM, "out of memory");
 	memcpy(c, vm->cpuid, sz);
 	cpuid_fixup(c, index, count);
 	if (ioctl(fd, KVM_SET_CPUID2, c) < 0)
-		r = regs_fail(err, errlen, "KVM_SET_CPUID2");
+		r = regs_fail(e, "KVM_SET_CPUID2");
 	free(c);
 	return r;
 }
 
-static int regs_msrs(int fd, char *err, size_t errlen)
+static int regs_msrs(int fd, struct err *e)
 {
 	static const struct {
 		uint32_t index;
@@ -98,7 +96,7 @@ static int regs_msrs(int fd, char *err, size_t errlen)
 	}
 	r = ioctl(fd, KVM_SET_MSRS, &m);
 	if (r < 0)
-		return regs_fail(err, errlen, "KVM_SET_MSRS");
+		return regs_fail(e, "KVM_SET_MSRS");
 	/* KVM stops at the first MSR it refuses; the guest copes, but say so. */
 	if (r != N)
 		LOG_DEBUG("KVM accepted %d of %d boot MSRs (first refused: 0x%x)", r, N,
@@ -106,7 +104,7 @@ static int regs_msrs(int fd, char *err, size_t errlen)
 	return 0;
 }
 
-static int regs_fpu(int fd, char *err, size_t errlen)
+static int regs_fpu(int fd, struct err *e)
 {
 	struct kvm_fpu fpu;
 
@@ -114,7 +112,7 @@ static int regs_fpu(int fd, char *err, size_t errlen)
 	fpu.fcw = 0x37f;      /* x87 default: all exceptions masked, extended precision */
 	fpu.mxcsr = 0x1f80;   /* SSE default: all exceptions masked */
 	if (ioctl(fd, KVM_SET_FPU, &fpu) < 0)
-		return regs_fail(err, errlen, "KVM_SET_FPU");
+		return regs_fail(e, "KVM_SET_FPU");
 	return 0;
 }
 
@@ -127,29 +125,29 @@ static void regs_lvt_mode(struct kvm_lapic_state *l, unsigned reg, uint32_t mode
 	memcpy(l->regs + reg, &v, 4);
 }
 
-static int regs_lapic(int fd, char *err, size_t errlen)
+static int regs_lapic(int fd, struct err *e)
 {
 	struct kvm_lapic_state l;
 
 	if (ioctl(fd, KVM_GET_LAPIC, &l) < 0)
-		return regs_fail(err, errlen, "KVM_GET_LAPIC");
+		return regs_fail(e, "KVM_GET_LAPIC");
 	/* A PC wires the 8259 to LINT0 (virtual wire) and NMI to LINT1. */
 	regs_lvt_mode(&l, APIC_LVT0, APIC_MODE_EXTINT);
 	regs_lvt_mode(&l, APIC_LVT1, APIC_MODE_NMI);
 	if (ioctl(fd, KVM_SET_LAPIC, &l) < 0)
-		return regs_fail(err, errlen, "KVM_SET_LAPIC");
+		return regs_fail(e, "KVM_SET_LAPIC");
 	return 0;
 }
 
 int x86_vcpu_init(int vcpu_fd, const struct kvm_vm *vm, unsigned index, unsigned count,
-		  char *err, size_t errlen)
+		  struct err *e)
 {
 	int r;
 
-	if ((r = regs_cpuid(vcpu_fd, vm, index, count, err, errlen)) ||
-	    (r = regs_msrs(vcpu_fd, err, errlen)) ||
-	    (r = regs_fpu(vcpu_fd, err, errlen)) ||
-	    (r = regs_lapic(vcpu_fd, err, errlen)))
+	if ((r = regs_cpuid(vcpu_fd, vm, index, count, e)) ||
+	    (r = regs_msrs(vcpu_fd, e)) ||
+	    (r = regs_fpu(vcpu_fd, e)) ||
+	    (r = regs_lapic(vcpu_fd, e)))
 		return r;
 	return 0;
 }
@@ -174,14 +172,14 @@ static void regs_segment(struct kvm_segment *s, uint64_t gdt_entry, unsigned ind
 }
 
 int x86_vcpu_boot_regs(int vcpu_fd, enum boot_entry_kind kind, uint64_t entry,
-		       const uint64_t gdt[4], char *err, size_t errlen)
+		       const uint64_t gdt[4], struct err *e)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct kvm_segment code, data, tss;
 
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-		return regs_fail(err, errlen, "KVM_GET_SREGS");
+		return regs_fail(e, "KVM_GET_SREGS");
 	regs_segment(&code, gdt[BOOT_GDT_CODE], BOOT_GDT_CODE);
 	regs_segment(&data, gdt[BOOT_GDT_DATA], BOOT_GDT_DATA);
 	regs_segment(&tss, gdt[BOOT_GDT_TSS], BOOT_GDT_TSS);
@@ -213,9 +211,9 @@ int x86_vcpu_boot_regs(int vcpu_fd, enum boot_entry_kind kind, uint64_t entry,
 		regs.rsi = LAYOUT_ZERO_PAGE_START;
 	}
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
-		return regs_fail(err, errlen, "KVM_SET_SREGS");
+		return regs_fail(e, "KVM_SET_SREGS");
 	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
-		return regs_fail(err, errlen, "KVM_SET_REGS");
+		return regs_fail(e, "KVM_SET_REGS");
 	return 0;
 }
 

@@ -11,10 +11,10 @@
 /*
  * x86_vcpu_init: CPUID for vCPU @index of @count, boot MSRs, FPU control
  * words, and LAPIC LINT0 = ExtINT / LINT1 = NMI as Linux expects from a PC.
- * Returns 0 or -errno with @err set. Main thread, before the vCPU runs.
+ * Returns 0 or -errno with @e set. Main thread, before the vCPU runs.
  */
 int x86_vcpu_init(int vcpu_fd, const struct kvm_vm *vm, unsigned index, unsigned count,
-		  char *err, size_t errlen);
+		  struct err *e);
 
 /*
  * x86_vcpu_boot_regs: registers of the boot vCPU for @kind: long mode with
@@ -23,7 +23,7 @@ int x86_vcpu_init(int vcpu_fd, const struct kvm_vm *vm, unsigned index, unsigned
  * @gdt is what boot_gdt_write() produced. Returns 0 or -errno.
  */
 int x86_vcpu_boot_regs(int vcpu_fd, enum boot_entry_kind kind, uint64_t entry,
-		       const uint64_t gdt[4], char *err, size_t errlen);
+		       const uint64_t gdt[4], struct err *e);
 
 /*
  * x86_vcpu_describe: one line of the vCPU's registers (rip, rsp, control

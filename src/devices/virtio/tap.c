@@ -5,9 +5,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -15,21 +13,6 @@
 #include "log.h"
 
 #define TAP_TUN_PATH "/dev/net/tun"
-
-static int tap_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int tap_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 int tap_set_offloads(int fd, unsigned flags)
 {
@@ -61,35 +44,34 @@ unsigned tap_probe_offloads(int fd)
 }
 
 /* The reason for a TUNSETIFF failure, as the kernel's tun_set_iff() decides it. */
-static int tap_setiff_error(const char *ifname, bool existed, int e, char *err, size_t errlen)
+static int tap_setiff_error(const char *ifname, bool existed, int n, struct err *e)
 {
-	switch (e) {
+	switch (n) {
 	case EBUSY:
-		return tap_fail(err, errlen, -EBUSY,
-				"tap %s is in use by another process (a single-queue tap has one reader)",
-				ifname);
+		return err_set(e, -EBUSY,
+			       "tap %s is in use by another process (a single-queue tap has one reader)",
+			       ifname);
 	case EINVAL:
 		if (existed)
-			return tap_fail(err, errlen, -EINVAL,
-					"interface %s exists but is not a single-queue tap device "
-					"(create it with: ip tuntap add dev %s mode tap)", ifname, ifname);
-		return tap_fail(err, errlen, -EINVAL, "invalid tap name %s", ifname);
+			return err_set(e, -EINVAL,
+				       "interface %s exists but is not a single-queue tap device "
+				       "(create it with: ip tuntap add dev %s mode tap)", ifname, ifname);
+		return err_set(e, -EINVAL, "invalid tap name %s", ifname);
 	case EPERM:
 	case EACCES:
 		if (existed)
-			return tap_fail(err, errlen, -EPERM,
-					"not allowed to attach to tap %s (its owner or group is another user)",
-					ifname);
-		return tap_fail(err, errlen, -EPERM,
-				"tap %s does not exist and ember may not create it (create it first: "
-				"ip tuntap add dev %s mode tap)", ifname, ifname);
+			return err_set(e, -EPERM,
+				       "not allowed to attach to tap %s (its owner or group is another user)",
+				       ifname);
+		return err_set(e, -EPERM,
+			       "tap %s does not exist and ember may not create it (create it first: "
+			       "ip tuntap add dev %s mode tap)", ifname, ifname);
 	default:
-		return tap_fail(err, errlen, -e, "cannot attach to tap %s: %s", ifname, strerror(e));
+		return err_set(e, -n, "cannot attach to tap %s: %s", ifname, strerror(n));
 	}
 }
 
-int tap_open(const char *ifname, int *fd, unsigned *offload_flags_supported, char *err,
-	     size_t errlen)
+int tap_open(const char *ifname, int *fd, unsigned *offload_flags_supported, struct err *e)
 {
 	struct ifreq ifr;
 	unsigned features = 0;
@@ -101,20 +83,20 @@ int tap_open(const char *ifname, int *fd, unsigned *offload_flags_supported, cha
 	if (offload_flags_supported)
 		*offload_flags_supported = 0;
 	if (len == 0 || len >= IFNAMSIZ)
-		return tap_fail(err, errlen, -EINVAL, "tap name \"%s\" must be 1 to %d characters",
-				ifname ? ifname : "", IFNAMSIZ - 1);
+		return err_set(e, -EINVAL, "tap name \"%s\" must be 1 to %d characters",
+			       ifname ? ifname : "", IFNAMSIZ - 1);
 	existed = if_nametoindex(ifname) != 0;
 	f = open(TAP_TUN_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (f < 0) {
 		r = errno;
-		return tap_fail(err, errlen, -r, "cannot open %s for tap %s: %s", TAP_TUN_PATH, ifname,
-				strerror(r));
+		return err_set(e, -r, "cannot open %s for tap %s: %s", TAP_TUN_PATH, ifname,
+			       strerror(r));
 	}
 	/* IFF_VNET_HDR must be known to this kernel (tuntap.rst, TUNGETFEATURES). */
 	if (ioctl(f, TUNGETFEATURES, &features) == 0 && !(features & IFF_VNET_HDR)) {
 		close(f);
-		return tap_fail(err, errlen, -EOPNOTSUPP,
-				"this kernel's tun driver has no IFF_VNET_HDR (tap %s)", ifname);
+		return err_set(e, -EOPNOTSUPP,
+			       "this kernel's tun driver has no IFF_VNET_HDR (tap %s)", ifname);
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, ifname, len);
@@ -122,14 +104,14 @@ int tap_open(const char *ifname, int *fd, unsigned *offload_flags_supported, cha
 	if (ioctl(f, TUNSETIFF, &ifr) < 0) {
 		r = errno;
 		close(f);
-		return tap_setiff_error(ifname, existed, r, err, errlen);
+		return tap_setiff_error(ifname, existed, r, e);
 	}
 	/* virtio 1.x: the 12-byte struct virtio_net_hdr with num_buffers (5.1.6). */
 	if (ioctl(f, TUNSETVNETHDRSZ, &hdr) < 0) {
 		r = errno;
 		close(f);
-		return tap_fail(err, errlen, -r, "tap %s: TUNSETVNETHDRSZ %d: %s", ifname, hdr,
-				strerror(r));
+		return err_set(e, -r, "tap %s: TUNSETVNETHDRSZ %d: %s", ifname, hdr,
+			       strerror(r));
 	}
 	if (!existed)
 		LOG_WARN("tap %s did not exist: created a new one, which is down, has no address "

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 /*
  * Offload flags of TUNSETOFFLOAD (linux/if_tun.h). They say what the reader
  * of the tap (ember, for the guest) can take: partially checksummed frames
@@ -28,14 +30,13 @@
  * and goes away with ember, so this is logged as a warning.
  *
  * @fd: the tap fd on success. @offload_flags_supported: the TAP_F_* set
- * TUNSETOFFLOAD accepted (may be NULL). @err/@errlen: a message for the API
+ * TUNSETOFFLOAD accepted (may be NULL). @e: a message for the API
  * client or config-file user naming the interface and the cause (may be
  * NULL). Returns 0 or -errno: -EINVAL bad name, or the interface exists but
  * is not a single-queue tap; -EBUSY another process holds the tap; -EPERM
  * not allowed to attach or create it; -ENOENT no /dev/net/tun. Any thread.
  */
-int tap_open(const char *ifname, int *fd, unsigned *offload_flags_supported, char *err,
-	     size_t errlen);
+int tap_open(const char *ifname, int *fd, unsigned *offload_flags_supported, struct err *e);
 
 /*
  * tap_probe_offloads: the TAP_F_* combinations the tap on @fd accepts

@@ -23,12 +23,6 @@ static int vsock_unix_addr(struct sockaddr_un *a, const char *path)
 	return 0;
 }
 
-#define VSOCK_ERR(...)                                                         \
-	do {                                                                   \
-		if (errlen)                                                    \
-			snprintf(err, errlen, __VA_ARGS__);                    \
-	} while (0)
-
 /* Is a listener alive at @a? A refused connection means a stale socket file. */
 static bool vsock_unix_live(const struct sockaddr_un *a)
 {
@@ -42,52 +36,51 @@ static bool vsock_unix_live(const struct sockaddr_un *a)
 	return live;
 }
 
-int vsock_listen(const char *uds_path, int *listen_fd, char *err, size_t errlen)
+int vsock_listen(const char *uds_path, int *listen_fd, struct err *e)
 {
 	struct sockaddr_un a;
 	struct stat st;
 	int fd, r;
 
 	*listen_fd = -1;
-	if (errlen)
-		err[0] = 0;
-	if ((r = vsock_unix_addr(&a, uds_path ? uds_path : ""))) {
-		VSOCK_ERR("vsock uds_path \"%s\": %s", uds_path ? uds_path : "", strerror(-r));
-		return r;
-	}
+	if (e)
+		e->msg[0] = 0;
+	if ((r = vsock_unix_addr(&a, uds_path ? uds_path : "")))
+		return err_set(e, r, "vsock uds_path \"%s\": %s", uds_path ? uds_path : "",
+			       strerror(-r));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		r = -errno;
-		VSOCK_ERR("vsock socket for %s: %s", uds_path, strerror(-r));
-		return r;
+		return err_set(e, r, "vsock socket for %s: %s", uds_path, strerror(-r));
 	}
 	for (int tries = 0;; tries++) {
 		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
 			break;
 		r = -errno;
 		if (r != -EADDRINUSE || tries) {
-			VSOCK_ERR("vsock cannot bind %s: %s", uds_path, strerror(-r));
+			err_set(e, r, "vsock cannot bind %s: %s", uds_path, strerror(-r));
 			goto fail;
 		}
 		/* Something is there: replace only a socket nobody listens on. */
 		if (lstat(uds_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-			VSOCK_ERR("vsock uds_path %s exists and is not a socket", uds_path);
+			err_set(e, r, "vsock uds_path %s exists and is not a socket", uds_path);
 			goto fail;
 		}
 		if (vsock_unix_live(&a)) {
 			r = -EADDRINUSE;
-			VSOCK_ERR("vsock uds_path %s is in use by a live listener", uds_path);
+			err_set(e, r, "vsock uds_path %s is in use by a live listener", uds_path);
 			goto fail;
 		}
 		if (unlink(uds_path) && errno != ENOENT) {
 			r = -errno;
-			VSOCK_ERR("vsock cannot remove stale socket %s: %s", uds_path, strerror(-r));
+			err_set(e, r, "vsock cannot remove stale socket %s: %s", uds_path,
+				strerror(-r));
 			goto fail;
 		}
 	}
 	if (listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
-		VSOCK_ERR("vsock cannot listen on %s: %s", uds_path, strerror(-r));
+		err_set(e, r, "vsock cannot listen on %s: %s", uds_path, strerror(-r));
 		unlink(uds_path);
 		goto fail;
 	}

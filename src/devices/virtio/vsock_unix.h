@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "err.h"
+
 struct iovec;
 
 /*
@@ -21,10 +23,10 @@ struct iovec;
  * (PUT /vsock time): a socket bound and listening there. A socket file left
  * by a dead process (connecting to it is refused) is replaced; a live
  * listener, or a path that exists and is not a socket, is refused. Returns
- * 0 with *@listen_fd set, or -errno with a message in @err (@errlen bytes,
- * NUL-terminated). Any thread.
+ * 0 with *@listen_fd set, or -errno with a message in @e (may be NULL).
+ * Any thread.
  */
-int vsock_listen(const char *uds_path, int *listen_fd, char *err, size_t errlen);
+int vsock_listen(const char *uds_path, int *listen_fd, struct err *e);
 
 /* The host side as the device reaches it (vsock_dev.host). */
 struct vsock_host_ops {
