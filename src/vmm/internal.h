@@ -6,10 +6,11 @@
 
 /*
  * Who calls whom inside src/vmm/ (tests/integration/layering.sh checks there
- * is no circle): api.c -> build.c, run.c, resources.c; build.c -> run.c (the
- * callbacks it wires), devices.c, resources.c, vmgenid.c; run.c -> devices.c,
- * resources.c; resources.c -> devices.c; snapshot.c -> build.c, vmgenid.c;
- * devices.c and vmgenid.c -> nothing of these.
+ * is no circle): api.c -> snapshot.c, build.c, run.c, resources.c;
+ * snapshot.c -> build.c, run.c, resources.c, devices.c, vmgenid.c;
+ * build.c -> run.c (the callbacks it wires), devices.c, resources.c,
+ * vmgenid.c; run.c -> devices.c; resources.c -> devices.c; devices.c and
+ * vmgenid.c -> nothing of these.
  */
 
 /* resources.c: where the guest's console output goes (PUT /serial's file, else stdout). */
