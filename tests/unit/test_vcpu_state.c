@@ -69,7 +69,7 @@ static int tvm_build(struct tvm *t, char *err, size_t len)
 		snprintf(err, len, "gmem_init: %s", strerror(-r));
 		return r;
 	}
-	if ((r = kvm_vm_set_memory(&t->vm, &t->mem, err, len)))
+	if ((r = kvm_vm_set_memory(&t->vm, &t->mem, false, err, len)))
 		return r;
 	if ((r = boot_gdt_write(&t->mem, 0, gdt)) ||
 	    (r = gmem_write(&t->mem, CODE_GPA, guest_code, sizeof(guest_code)))) {
