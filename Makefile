@@ -1,6 +1,7 @@
 # ember: one non-recursive build. Objects under build/, header dependencies via -MMD -MP.
 #
-#   make            build/ember, build/ember-jailer, the test guest images and build/uffd-handler
+#   make            build/ember, build/ember-jailer, build/ember-snap-merge, the test guest images
+#                   and build/uffd-handler
 #   make run        boot Debian's kernel and a busybox root file system (config.example.json)
 #   make run-guest  boot ember's test guest (tests/guest/run.json)
 #   make test       every test (unit, fuzz smoke, integration); ends with "N passed, M failed"
@@ -43,9 +44,9 @@ endif
 CFLAGS  := $(CFLAGS_BASE) $(HARDEN) $(EXTRA_CFLAGS)
 LDFLAGS := $(LDFLAGS_BASE) $(EXTRA_LDFLAGS)
 
-# Everything under src/ and api/ except main.c is the ember library; the
-# unit tests and fuzzers link the same objects.
-LIB_SRCS  := $(sort $(shell find src api -name '*.c' ! -path src/main.c))
+# Everything under src/ and api/ except main.c and the tools (src/tools/, each a program
+# of its own) is the ember library; the unit tests and fuzzers link the same objects.
+LIB_SRCS  := $(sort $(shell find src api -name '*.c' ! -path src/main.c ! -path 'src/tools/*'))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 JAIL_SRCS := $(sort $(wildcard jailer/*.c))
 JAIL_OBJS := $(JAIL_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -55,11 +56,12 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
-.PHONY: all ember jailer guest tools unit fuzz-build fuzz test run run-guest deps deps-test deps-lab deps-run clean
-all: deps ember jailer guest tools
+.PHONY: all ember jailer tools guest unit fuzz-build fuzz test run run-guest deps deps-test deps-lab deps-run clean
+all: deps ember jailer tools guest
 
 ember: $(BUILD)/ember
 jailer: $(if $(JAIL_SRCS),$(BUILD)/ember-jailer)
+tools: $(BUILD)/ember-snap-merge
 unit: $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -75,6 +77,10 @@ $(BUILD)/ember: $(BUILD)/obj/src/main.o $(BUILD)/libember.a
 
 $(BUILD)/ember-jailer: $(JAIL_OBJS) $(BUILD)/libember.a
 	$(CC) $(LDFLAGS) $(LINK_MODE) -o $@ $^ $(LIBS)
+
+# A Diff snapshot's memory file onto its base's (src/tools/snap_merge.c): libc only.
+$(BUILD)/ember-snap-merge: $(BUILD)/obj/src/tools/snap_merge.o
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libember.a
 	@mkdir -p $(@D)

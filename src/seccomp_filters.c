@@ -119,6 +119,7 @@ static const struct sc_rule sc_vmm[] = {
 	ARG_EQ(ioctl, 1, KVM_CHECK_EXTENSION, "snapshot save: which vCPU state KVM offers"),
 	ARG_EQ(ioctl, 1, KVM_GET_MSR_INDEX_LIST, "snapshot save: which MSRs KVM saves"),
 	ARG_EQ(ioctl, 1, KVM_GET_MSRS, "snapshot save: which of them a vCPU can read (vCPUs paused)"),
+	ARG_EQ(ioctl, 1, KVM_GET_DIRTY_LOG, "snapshot save: the pages the guest wrote since the last snapshot (track_dirty_pages)"),
 };
 
 /* The API thread: sockets of API clients, nothing else. */

@@ -103,7 +103,8 @@ static void kvm_vm_drop_slots(struct kvm_vm *vm, unsigned n)
 	}
 }
 
-int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, struct err *e)
+int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, bool log_dirty,
+		      struct err *e)
 {
 	/*
 	 * KVM refuses to resize or move an existing slot (EINVAL): a VM that already has
@@ -115,6 +116,7 @@ int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, struct err
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		struct kvm_userspace_memory_region slot = {
 			.slot = i,
+			.flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 			.guest_phys_addr = mem->region[i].gpa,
 			.memory_size = mem->region[i].size,
 			.userspace_addr = (uint64_t)(uintptr_t)mem->region[i].host,
@@ -130,6 +132,15 @@ int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, struct err
 		vm->nslots = i + 1;
 	}
 	return 0;
+}
+
+int kvm_vm_dirty_log(const struct kvm_vm *vm, unsigned slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+
+	if (slot >= vm->nslots)
+		return -ENOENT;
+	return ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
 }
 
 void kvm_vm_destroy(struct kvm_vm *vm)

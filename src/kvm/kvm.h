@@ -2,6 +2,7 @@
 #ifndef EMBER_KVM_KVM_H
 #define EMBER_KVM_KVM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,8 +39,22 @@ struct kvm_vm_layout {
  */
 int kvm_vm_create(struct kvm_vm *vm, const struct kvm_vm_layout *lay, struct err *e);
 
-/* kvm_vm_set_memory: register @mem's regions as memory slots; 0 or -errno with @e. */
-int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, struct err *e);
+/*
+ * kvm_vm_set_memory: register @mem's regions as memory slots (slot i is
+ * mem->region[i]), with KVM's dirty log (KVM_MEM_LOG_DIRTY_PAGES) when
+ * @log_dirty; 0 or -errno with @e.
+ */
+int kvm_vm_set_memory(struct kvm_vm *vm, const struct guest_mem *mem, bool log_dirty,
+		      struct err *e);
+
+/*
+ * kvm_vm_dirty_log: KVM_GET_DIRTY_LOG of slot @slot into @bitmap (bit i: the
+ * slot's page i, 4 KiB, was written by the guest since the last call; room
+ * for the slot's pages rounded up to 64), which also clears KVM's log.
+ * 0 or -errno (-ENOENT: no such slot; KVM's -ENOENT too when the slot was
+ * registered without the dirty log). VMM thread, vCPUs paused.
+ */
+int kvm_vm_dirty_log(const struct kvm_vm *vm, unsigned slot, uint64_t *bitmap);
 
 /* kvm_vm_destroy: close what kvm_vm_create() opened; safe on a zeroed object. */
 void kvm_vm_destroy(struct kvm_vm *vm);

@@ -2,6 +2,7 @@
 #include "kvm/mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -79,6 +80,7 @@ int gmem_init_from(struct guest_mem *m, void *host, uint64_t size, struct gmem_h
 
 void gmem_destroy(struct guest_mem *m)
 {
+	free(m->dirty);
 	if (m->owned && m->base)
 		munmap(m->base, m->size);
 	memset(m, 0, sizeof(*m));
@@ -125,4 +127,138 @@ int gmem_write(const struct guest_mem *m, gpa_t gpa, const void *src, size_t len
 uint64_t gmem_top_low(const struct guest_mem *m)
 {
 	return m->nregions ? m->region[0].size : 0;
+}
+
+int gmem_offset(const struct guest_mem *m, gpa_t gpa, uint64_t *off)
+{
+	uint64_t below = 0;
+
+	for (unsigned i = 0; i < m->nregions; i++) {
+		const struct gmem_region *r = &m->region[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size) {
+			*off = below + (gpa - r->gpa);
+			return 0;
+		}
+		below += r->size;
+	}
+	return -EFAULT;
+}
+
+size_t gmem_dirty_words(const struct guest_mem *m)
+{
+	uint64_t pages = (m->size + GMEM_PAGE - 1) / GMEM_PAGE;
+
+	return (size_t)((pages + 63) / 64);
+}
+
+int gmem_track_dirty(struct guest_mem *m, bool on)
+{
+	if (!on) {
+		free(m->dirty);
+		m->dirty = NULL;
+		return 0;
+	}
+	if (m->dirty)
+		return 0;
+	m->dirty = calloc(gmem_dirty_words(m) ? gmem_dirty_words(m) : 1, sizeof(uint64_t));
+	return m->dirty ? 0 : -ENOMEM;
+}
+
+/* Mark the pages of RAM bytes [off, off + len), clipped to RAM. */
+static void gmem_mark_offsets(const struct guest_mem *m, uint64_t off, uint64_t len)
+{
+	uint64_t first, last;
+
+	if (!len || off >= m->size)
+		return;
+	if (len > m->size - off)
+		len = m->size - off;
+	first = off / GMEM_PAGE;
+	last = (off + len - 1) / GMEM_PAGE;
+	for (uint64_t pg = first; pg <= last; pg++) {
+		uint64_t bit = 1ULL << (pg & 63), *w = &m->dirty[pg >> 6];
+
+		/* Most marks hit a page already marked: a load spares the locked write. */
+		if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit))
+			__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+	}
+}
+
+void gmem_mark_dirty(const struct guest_mem *m, gpa_t gpa, uint64_t len)
+{
+	uint64_t below = 0;
+
+	if (!m->dirty || !len)
+		return;
+	/* Each region the range overlaps, clipped to it (a range may span the hole). */
+	for (unsigned i = 0; i < m->nregions; i++) {
+		const struct gmem_region *r = &m->region[i];
+		uint64_t lo = gpa > r->gpa ? gpa : r->gpa;
+		uint64_t end = len > UINT64_MAX - gpa ? UINT64_MAX : gpa + len;
+		uint64_t rend = r->gpa + r->size;
+
+		if (end > rend)
+			end = rend;
+		if (lo < end)
+			gmem_mark_offsets(m, below + (lo - r->gpa), end - lo);
+		below += r->size;
+	}
+}
+
+void gmem_mark_dirty_host(const struct guest_mem *m, const void *p, uint64_t len)
+{
+	uintptr_t a = (uintptr_t)p, b = (uintptr_t)m->base;
+
+	if (!m->dirty || !len || a < b || a - b >= m->size)
+		return;
+	gmem_mark_offsets(m, a - b, len);
+}
+
+void gmem_dirty_take(struct guest_mem *m, uint64_t *out)
+{
+	size_t n = gmem_dirty_words(m);
+
+	if (!m->dirty) {
+		if (out)
+			memset(out, 0, n * sizeof(*out));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t w = __atomic_exchange_n(&m->dirty[i], 0, __ATOMIC_ACQ_REL);
+
+		if (out)
+			out[i] = w;
+	}
+	__atomic_fetch_add(&m->dirty_gen, 1, __ATOMIC_RELEASE);
+}
+
+void gmem_dirty_merge(const struct guest_mem *m, const uint64_t *bits)
+{
+	if (!m->dirty)
+		return;
+	for (size_t i = 0, n = gmem_dirty_words(m); i < n; i++)
+		if (bits[i])
+			__atomic_fetch_or(&m->dirty[i], bits[i], __ATOMIC_RELAXED);
+}
+
+void gmem_dirty_or_log(const struct guest_mem *m, unsigned i, const uint64_t *log, uint64_t *bits)
+{
+	uint64_t first, pages;
+
+	if (i >= m->nregions || gmem_offset(m, m->region[i].gpa, &first))
+		return;
+	first /= GMEM_PAGE;
+	pages = m->region[i].size / GMEM_PAGE;
+	for (uint64_t w = 0; w < (pages + 63) / 64; w++) {
+		uint64_t v = log[w];
+
+		while (v) {
+			uint64_t j = w * 64 + (uint64_t)__builtin_ctzll(v), pg = first + j;
+
+			v &= v - 1;
+			if (j < pages)
+				bits[pg >> 6] |= 1ULL << (pg & 63);
+		}
+	}
 }

@@ -104,6 +104,14 @@ static int vmm_load(struct vmm *v, struct kernel_info *ki, uint64_t gdt[4], stru
 		return err_set(e, r, "Guest memory is too small for the MP and ACPI tables");
 	if ((r = vmm_vmgenid_renew(v, 0, e)))
 		return r;
+	/*
+	 * What ember writes before the first KVM_RUN is in no dirty log: marked here
+	 * (the boot structures below 1 MiB, the kernel, the initrd), a Diff snapshot
+	 * taken before any Full one still holds the whole guest.
+	 */
+	gmem_mark_dirty(&v->mem, 0, LAYOUT_HIMEM_START);
+	gmem_mark_dirty(&v->mem, ki->load_start, ki->load_end - ki->load_start);
+	gmem_mark_dirty(&v->mem, initrd_gpa, initrd_size);
 
 	if (ki->kind == BOOT_ENTRY_PVH) {
 		if (boot_pvh_write(&v->mem, &za) || boot_gdt_write(&v->mem, 0, gdt))
@@ -200,6 +208,21 @@ static int vmm_create_vcpus(struct vmm *v, const struct kernel_info *ki, const u
 	return x86_vcpu_boot_regs(v->vcpus[0].fd, ki->kind, ki->entry, gdt, e);
 }
 
+/*
+ * Guest RAM into KVM's slots: with machine-config's track_dirty_pages, with
+ * KVM's dirty log (what the guest writes) and ember's own bitmap (what ember
+ * writes: src/devices/virtio/virtq.c marks it), which Diff snapshots read.
+ */
+static int vmm_register_memory(struct vmm *v, struct err *e)
+{
+	bool track = v->cfg.machine.track_dirty_pages;
+	int r;
+
+	if ((r = gmem_track_dirty(&v->mem, track)))
+		return err_set(e, r, "Cannot allocate the dirty page bitmap");
+	return kvm_vm_set_memory(&v->vm, &v->mem, track, e);
+}
+
 /* Create the VM and (@with_memory) guest RAM unless vmm_prewarm() already did, for this size. */
 static int vmm_prepare(struct vmm *v, int with_memory, struct err *e)
 {
@@ -211,8 +234,16 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct err *e)
 			return r;
 		v->vm_ready = 1;
 	}
-	if (!with_memory || v->mem_ready == want)
+	if (!with_memory || (v->mem_ready == want && !v->mem.dirty == !v->cfg.machine.track_dirty_pages))
 		return 0;
+	if (v->mem_ready == want) {
+		/* Prewarmed with the other dirty tracking: the same RAM, registered again. */
+		if ((r = vmm_register_memory(v, e))) {
+			gmem_destroy(&v->mem);
+			v->mem_ready = 0;
+		}
+		return r;
+	}
 	if (v->mem_ready) {
 		/* The size changed after a prewarm: slots cannot shrink in place, start over. */
 		kvm_vm_destroy(&v->vm);
@@ -225,7 +256,7 @@ static int vmm_prepare(struct vmm *v, int with_memory, struct err *e)
 	if (r)
 		return err_set(e, r, "Cannot allocate %llu MiB of guest memory: %s",
 			       (unsigned long long)v->cfg.machine.mem_size_mib, strerror(-r));
-	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e))) {
+	if ((r = vmm_register_memory(v, e))) {
 		/* No slot is left registered: drop the RAM too, the next size starts clean. */
 		gmem_destroy(&v->mem);
 		return r;
@@ -374,7 +405,7 @@ int vmm_build_restored(struct vmm *v, int mem_fd, struct err *e)
 			r == -EINVAL ? "not a regular file of the snapshot's memory size" : strerror(-r));
 		goto fail;
 	}
-	if ((r = kvm_vm_set_memory(&v->vm, &v->mem, e)))
+	if ((r = vmm_register_memory(v, e)))
 		goto fail;
 	v->mem_ready = size;
 	if ((r = vmm_add_legacy_devices(v, e)) || (r = vmm_add_block_devices(v, e)) ||

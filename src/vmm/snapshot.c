@@ -19,11 +19,26 @@
 #define SNAP_CONFIG_MAX (64 * 1024)     /* GET /vm/config's JSON, as saved */
 #define SNAP_PAGE       4096ULL
 
-/* The memory record: how big guest RAM is and how the memory file holds it. */
+#define SNAP_MEM_DIFF   1               /* snap_memory.kind of a Diff snapshot */
+#define SNAP_PROBES     8
+
+/*
+ * The memory record: how big guest RAM is and how the memory file holds it.
+ * A Full snapshot writes the first two fields only (SNAP_MEMORY_FULL_LEN
+ * bytes, as every ember did before Diff snapshots); a Diff one all of it.
+ */
 struct snap_memory {
 	uint64_t size;           /* bytes of guest RAM: mem_size_mib << 20 */
 	uint64_t page_size;      /* 4096: RAM byte i is file byte i, holes read as zeros */
+	uint64_t kind;           /* SNAP_MEM_DIFF: the file holds only pages dirtied since the last snapshot */
+	uint64_t nprobes;        /* probe[0..nprobes) in use */
+	/* Pages the Diff left out (not dirty, not zero) and the CRC-64 they had: a base holds them. */
+	struct {
+		uint64_t off;
+		uint64_t crc;
+	} probe[SNAP_PROBES];
 };
+#define SNAP_MEMORY_FULL_LEN 16
 
 /* Open @path to write it whole: a regular file, created 0600 or truncated; -errno. */
 static int snap_open_out(const char *path, struct err *e, const char *what)
@@ -95,6 +110,85 @@ static int snap_write_memory(const struct vmm *v, int fd)
 	return 0;
 }
 
+/*
+ * Diff: the pages of @bits (by RAM offset) into @fd at their offsets, whatever
+ * they hold (a page now zero overwrites its base's), the rest left holes;
+ * *@written counts the bytes.
+ */
+static int snap_write_dirty(const struct vmm *v, int fd, const uint64_t *bits, uint64_t *written)
+{
+	uint64_t npages = v->mem.size / GMEM_PAGE, run = 0, start = 0;
+	int r;
+
+	*written = 0;
+	if (ftruncate(fd, (off_t)v->mem.size))
+		return -errno;
+	for (uint64_t pg = 0; pg <= npages; pg++) {
+		if (pg < npages && (bits[pg >> 6] >> (pg & 63) & 1)) {
+			if (!run)
+				start = pg;
+			if (++run < 256)
+				continue;
+		}
+		if (run && (r = snap_write_all(fd, v->mem.base + start * GMEM_PAGE,
+					       run * GMEM_PAGE, start * GMEM_PAGE)))
+			return r;
+		*written += run * GMEM_PAGE;
+		run = 0;
+	}
+	return 0;
+}
+
+/*
+ * The pages dirtied since the last snapshot into @bits (gmem_dirty_words()
+ * words, by RAM offset): ember's bitmap, emptied, OR each slot's KVM dirty
+ * log, read and so reset. A failure puts what was taken back into ember's
+ * bitmap: nothing dirty is lost. Devices and vCPUs paused.
+ */
+static int snap_take_dirty(struct vmm *v, uint64_t *bits, struct err *e)
+{
+	gmem_dirty_take(&v->mem, bits);
+	for (unsigned i = 0; i < v->mem.nregions; i++) {
+		uint64_t *log = calloc(v->mem.region[i].size / GMEM_PAGE / 64 + 1, sizeof(*log));
+		int r = log ? kvm_vm_dirty_log(&v->vm, i, log) : -ENOMEM;
+
+		if (!r)
+			gmem_dirty_or_log(&v->mem, i, log, bits);
+		free(log);
+		if (r) {
+			gmem_dirty_merge(&v->mem, bits);
+			return err_set(e, r, "Cannot read KVM's dirty log: %s", strerror(-r));
+		}
+	}
+	return 0;
+}
+
+/*
+ * A Diff's probes: up to SNAP_PROBES pages spread over RAM that are neither
+ * dirty (so the Diff leaves them to its base) nor zero, with their CRC-64. A
+ * load reads them back from the memory file: a hole there means an unmerged
+ * Diff, other bytes another base.
+ */
+static void snap_pick_probes(const struct vmm *v, const uint64_t *bits, struct snap_memory *m)
+{
+	uint64_t npages = v->mem.size / GMEM_PAGE;
+
+	for (unsigned k = 0; k < SNAP_PROBES; k++) {
+		uint64_t pg = npages * k / SNAP_PROBES, end = npages * (k + 1) / SNAP_PROBES;
+
+		/* A bounded look in each stretch: most of RAM is zero in a young guest. */
+		for (unsigned n = 0; pg < end && n < 4096; pg++, n++) {
+			const uint8_t *p = v->mem.base + pg * GMEM_PAGE;
+
+			if ((bits[pg >> 6] >> (pg & 63) & 1) || snap_is_zero(p, GMEM_PAGE))
+				continue;
+			m->probe[m->nprobes].off = pg * GMEM_PAGE;
+			m->probe[m->nprobes++].crc = snap_crc64(p, GMEM_PAGE);
+			break;
+		}
+	}
+}
+
 /* The vCPUs' state hooks: x86's, with what this KVM can capture (probed once, main thread). */
 static int snap_vcpu_hooks(struct vmm *v, struct err *e)
 {
@@ -117,8 +211,11 @@ static int snap_vcpu_hooks(struct vmm *v, struct err *e)
 	return 0;
 }
 
-/* Devices first (a device may raise an interrupt as it is saved), then KVM: Firecracker's order. */
-static int snap_collect(struct vmm *v, struct snap_writer *w, struct err *e)
+/*
+ * Devices first (a device may raise an interrupt as it is saved), then KVM: Firecracker's order.
+ * @diff: the dirty pages of a Diff snapshot, NULL for a Full one.
+ */
+static int snap_collect(struct vmm *v, struct snap_writer *w, const uint64_t *diff, struct err *e)
 {
 	struct snap_memory mem = { .size = v->mem.size, .page_size = SNAP_PAGE };
 	struct x86_vcpu_state *cpus = NULL;
@@ -135,7 +232,11 @@ static int snap_collect(struct vmm *v, struct snap_writer *w, struct err *e)
 	}
 	snap_put(w, SNAP_REC_CONFIG, 0, 0, NULL, cfg, (uint64_t)n);
 	free(cfg);
-	snap_put(w, SNAP_REC_MEMORY, 0, 0, NULL, &mem, sizeof(mem));
+	if (diff) {
+		mem.kind = SNAP_MEM_DIFF;
+		snap_pick_probes(v, diff, &mem);
+	}
+	snap_put(w, SNAP_REC_MEMORY, 0, 0, NULL, &mem, diff ? sizeof(mem) : SNAP_MEMORY_FULL_LEN);
 	for (unsigned i = 0; i < v->ndevs; i++) {
 		const struct vmm_dev *row = &v->devs[i];
 		void *st;
@@ -175,14 +276,18 @@ int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_cfg *c, stru
 {
 	struct snap_writer w = { 0 };
 	struct vmm_dev *vs;
-	uint64_t t0 = clock_now_us();
+	uint64_t t0 = clock_now_us(), written = v->mem.size;
+	uint64_t *dirty = NULL;      /* taken from the trackers: back into them on failure */
+	bool diff = c->type == SNAPSHOT_DIFF;
 	int sfd = -1, mfd = -1, r;
 
 	if (v->state != VMM_PAUSED)
 		return err_set(e, -EINVAL, "Cannot create a snapshot: the microVM is not paused.");
-	if (c->type == SNAPSHOT_DIFF)
-		return err_set(e, -ENOTSUP, "Diff snapshots need dirty page tracking, which ember "
-			       "does not offer yet: create a Full snapshot.");
+	if (diff && !v->mem.dirty)
+		return err_set(e, -ENOTSUP, "Diff snapshots are not allowed on uVMs with dirty page "
+			       "tracking disabled.");
+	if (v->mem.dirty && !(dirty = calloc(gmem_dirty_words(&v->mem), sizeof(*dirty))))
+		return err_set(e, -ENOMEM, "Out of memory");
 	/* The files first: a path that cannot be written costs nothing. */
 	if ((sfd = snap_open_out(c->snapshot_path, e, "snapshot")) < 0)
 		return sfd;
@@ -199,23 +304,37 @@ int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_cfg *c, stru
 	vs = vmm_dev_find(v, DEV_VSOCK, NULL);
 	if (vs && vsock_transport_reset(vs->dev) == -ENOSPC)
 		LOG_WARN("vsock: the driver had no event buffer for the transport reset");
-	r = snap_collect(v, &w, e);
+	/* Every snapshot starts the next Diff afresh: a Full one reads and drops the dirty state. */
+	r = dirty ? snap_take_dirty(v, dirty, e) : 0;
+	if (r) {
+		free(dirty);     /* snap_take_dirty() gave it back already */
+		dirty = NULL;
+	} else {
+		r = snap_collect(v, &w, diff ? dirty : NULL, e);
+	}
 	vmm_devices_resume(v);
 	if (r)
 		goto fail;
-	if ((r = snap_write_all(sfd, w.buf, w.len, 0)) || (r = snap_write_memory(v, mfd))) {
+	if ((r = snap_write_all(sfd, w.buf, w.len, 0)) ||
+	    (r = diff ? snap_write_dirty(v, mfd, dirty, &written) : snap_write_memory(v, mfd))) {
 		err_set(e, r, "Cannot write the snapshot: %s", strerror(-r));
 		goto fail;
 	}
 	close(sfd);
 	close(mfd);
-	LOG_INFO("Snapshot of %u vCPU(s), %u devices and %llu MiB in %s and %s, %llu us",
-		 v->nvcpus, v->ndevs, (unsigned long long)(v->mem.size >> 20), c->snapshot_path,
-		 c->mem_file_path, (unsigned long long)(clock_now_us() - t0));
+	LOG_INFO("%s snapshot of %u vCPU(s), %u devices and %llu MiB (%llu KiB written) in %s and "
+		 "%s, %llu us", diff ? "Diff" : "Full", v->nvcpus, v->ndevs,
+		 (unsigned long long)(v->mem.size >> 20), (unsigned long long)(written >> 10),
+		 c->snapshot_path, c->mem_file_path, (unsigned long long)(clock_now_us() - t0));
 	snap_writer_free(&w);
+	free(dirty);
 	return 0;
 fail:
 	snap_writer_free(&w);
+	/* The dirty pages taken for this snapshot are still to be saved by the next one. */
+	if (dirty)
+		gmem_dirty_merge(&v->mem, dirty);
+	free(dirty);
 	/* Nothing half-written is left behind under the names the client gave. */
 	if (sfd >= 0) {
 		close(sfd);
@@ -320,6 +439,8 @@ static int snap_load_config(struct vmm *v, const struct snap_reader *rd,
 	has_boot = cfg.has_boot_source;
 	memset(&cfg.boot_source, 0, sizeof(cfg.boot_source));
 	cfg.has_boot_source = false;
+	/* Dirty page tracking is the load request's to ask for, as in Firecracker. */
+	cfg.machine.track_dirty_pages = c->track_dirty_pages;
 	logger_free(&cfg.logger);
 	metrics_free(&cfg.metrics);
 	r = vmm_apply_config(v, &cfg, e);
@@ -334,18 +455,66 @@ static int snap_load_config(struct vmm *v, const struct snap_reader *rd,
 	return 0;
 }
 
+/* The memory record, Full (as every ember writes it) or Diff, into @m; 0 or -EINVAL. */
+static int snap_read_memory(const struct snap_reader *rd, struct snap_memory *m)
+{
+	const struct snap_rec *mem = snap_find(rd, SNAP_REC_MEMORY, 0, 0, NULL);
+
+	memset(m, 0, sizeof(*m));
+	if (!mem || (mem->len != SNAP_MEMORY_FULL_LEN && mem->len != sizeof(*m)))
+		return -EINVAL;
+	memcpy(m, mem->data, mem->len);
+	if (mem->len == SNAP_MEMORY_FULL_LEN)
+		return 0;
+	return m->kind == SNAP_MEM_DIFF && m->nprobes <= SNAP_PROBES ? 0 : -EINVAL;
+}
+
+/*
+ * A Diff snapshot's memory file holds only what changed since its base: it
+ * loads once merged onto the base's memory file (ember-snap-merge BASE DIFF).
+ * Its probes (pages the Diff left to the base) tell an unmerged Diff (holes:
+ * zeros) and another base (other bytes) from the merged file.
+ */
+static int snap_check_memory_file(const struct snap_reader *rd, int mfd, const char *path,
+				  struct err *e)
+{
+	struct snap_memory m;
+	uint8_t *page;
+	int r = 0;
+
+	if (snap_read_memory(rd, &m) || m.kind != SNAP_MEM_DIFF)
+		return 0;
+	if (!(page = malloc(GMEM_PAGE)))
+		return err_set(e, -ENOMEM, "Out of memory");
+	for (uint64_t i = 0; i < m.nprobes && !r; i++) {
+		/* A file too short is the mapping's to refuse, with its own message. */
+		if (pread(mfd, page, GMEM_PAGE, (off_t)m.probe[i].off) != (ssize_t)GMEM_PAGE ||
+		    snap_crc64(page, GMEM_PAGE) == m.probe[i].crc)
+			continue;
+		if (snap_is_zero(page, GMEM_PAGE))
+			r = err_set(e, -EINVAL, "The memory file %s is that of a Diff snapshot, which "
+				    "holds only the pages changed since its base: merge it onto a copy "
+				    "of the base's memory file first (ember-snap-merge BASE DIFF) and "
+				    "load with the merged file.", path);
+		else
+			r = err_set(e, -EINVAL, "The memory file %s does not hold the memory this Diff "
+				    "snapshot was taken on: merge the Diff onto its own base's memory "
+				    "file.", path);
+	}
+	free(page);
+	return r;
+}
+
 /* Every record is what this machine expects, before anything is built. */
 static int snap_check(const struct vmm *v, const struct snap_reader *rd, struct err *e)
 {
-	const struct snap_rec *mem = snap_find(rd, SNAP_REC_MEMORY, 0, 0, NULL);
 	const struct snap_rec *vm = snap_find(rd, SNAP_REC_VM, 0, 0, NULL);
 	struct snap_memory m;
 	unsigned ncpu = 0;
 
-	if (!mem || mem->len != sizeof(m) || !vm || vm->len != sizeof(struct kvm_vm_state))
+	if (snap_read_memory(rd, &m) || !vm || vm->len != sizeof(struct kvm_vm_state))
 		return err_set(e, -EINVAL, "Invalid snapshot state file: its memory or VM record "
 			       "is missing or of another size.");
-	memcpy(&m, mem->data, sizeof(m));
 	if (m.size != v->cfg.machine.mem_size_mib << 20 || m.page_size != SNAP_PAGE)
 		return err_set(e, -EINVAL, "Invalid snapshot state file: %llu bytes of memory for "
 			       "%llu MiB configured.", (unsigned long long)m.size,
@@ -445,8 +614,6 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 	if (v->state != VMM_NOT_STARTED || v->configured)
 		return err_set(e, -EINVAL, "Loading a microVM snapshot not allowed after configuring "
 			       "boot-specific resources.");
-	if (c->track_dirty_pages)
-		return err_set(e, -ENOTSUP, "track_dirty_pages is not supported by ember yet.");
 	rd = malloc(sizeof(*rd));
 	if (!rd)
 		return err_set(e, -ENOMEM, "Out of memory");
@@ -462,6 +629,7 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_cfg *c, struct e
 		goto out;
 	}
 	if ((r = snap_load_config(v, rd, c, e)) || (r = snap_check(v, rd, e)) ||
+	    (r = snap_check_memory_file(rd, mfd, c->backend_path, e)) ||
 	    (r = vmm_build_restored(v, mfd, e)))
 		goto undo;
 	/*

@@ -33,6 +33,8 @@ int vmm_vmgenid_renew(struct vmm *v, int notify, struct err *e)
 		return err_set(e, r, "Cannot draw a VM generation ID: %s", strerror(-r));
 	if (gmem_write(&v->mem, LAYOUT_VMGENID_START, id, sizeof(id)))
 		return err_set(e, -ENOMEM, "Guest memory is too small for the VM generation ID");
+	/* ember's write: in no KVM dirty log, so in its own (a later Diff snapshot keeps it). */
+	gmem_mark_dirty(&v->mem, LAYOUT_VMGENID_START, sizeof(id));
 	/* An edge: the GED's _CRS says Edge, ActiveHigh. The vCPUs take it when they run. */
 	if (notify && ((r = kvm_irq_line(&v->vm, LAYOUT_GED_IRQ, 1)) ||
 		       (r = kvm_irq_line(&v->vm, LAYOUT_GED_IRQ, 0))))

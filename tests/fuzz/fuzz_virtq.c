@@ -141,6 +141,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(fuzz_virtq_ram, data + FUZZ_VIRTQ_HDR,
 	       size < FUZZ_VIRTQ_RAM ? size : FUZZ_VIRTQ_RAM);
 	FUZZ_VIRTQ_CHECK(gmem_init_from(&m, fuzz_virtq_ram, FUZZ_VIRTQ_RAM, LAYOUT_RAM_HOLE) == 0);
+	/* Dirty page tracking on for some inputs, its bitmap emptied now and then (a snapshot). */
+	FUZZ_VIRTQ_CHECK(gmem_track_dirty(&m, start & 0x4000) == 0);
 	FUZZ_VIRTQ_CHECK(virtq_init(&q, VIRTQ_MAX_SIZE) == 0);
 	q.num = (uint16_t)(1u << ((cfg & 0x0f) % 9));
 	q.event_idx = cfg & 0x10;
@@ -152,6 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_VIRTQ_CHECK(!q.ready && q.error);
 		FUZZ_VIRTQ_CHECK(virtq_pop(&q, &m, c) == 0);
 		FUZZ_VIRTQ_CHECK(virtq_push(&q, 0, 0) == -EINVAL);
+		gmem_destroy(&m);
 		return 0;
 	}
 	FUZZ_VIRTQ_CHECK(!(cfg & 0x40));
@@ -171,6 +174,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		FUZZ_VIRTQ_CHECK(r == 1);
 		fuzz_virtq_check_chain(&q, c);
+		if (i % 3 == 1)
+			gmem_dirty_take(&m, NULL);
 		if ((ops & 0xf0) && i % (ops >> 4) == 0) {
 			/* Give it back and take it again, as a device short of data. */
 			virtq_unpop(&q);
@@ -184,5 +189,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	virtq_reset(&q);
 	FUZZ_VIRTQ_CHECK(!q.broken && !q.ready);
 	FUZZ_VIRTQ_CHECK(virtq_pop(&q, &m, c) == 0);
+	gmem_destroy(&m);
 	return 0;
 }

@@ -66,7 +66,7 @@ static int tvm_build(struct tvm *t, struct err *err)
 		return r;
 	if ((r = gmem_init(&t->mem, RAM_SIZE, LAYOUT_RAM_HOLE)))
 		return err_set(err, r, "gmem_init: %s", strerror(-r));
-	if ((r = kvm_vm_set_memory(&t->vm, &t->mem, err)))
+	if ((r = kvm_vm_set_memory(&t->vm, &t->mem, false, err)))
 		return r;
 	if ((r = boot_gdt_write(&t->mem, 0, gdt)) ||
 	    (r = gmem_write(&t->mem, CODE_GPA, guest_code, sizeof(guest_code))))

@@ -162,6 +162,7 @@ int virtq_validate(struct virtq *q, const struct guest_mem *m)
 	q->desc = d;
 	q->avail = a;
 	q->used = u;
+	q->mem = m;
 	q->error = NULL;
 	q->ready = true;
 	return 0;
@@ -185,12 +186,20 @@ static uint16_t virtq_avail_idx(const struct virtq *q)
 				       __ATOMIC_ACQUIRE));
 }
 
+/* Dirty page tracking: the page(s) of host range [p, p + len) in the queue's RAM. */
+static void virtq_mark(const struct virtq *q, const void *p, uint64_t len)
+{
+	if (q->mem && q->mem->dirty)
+		gmem_mark_dirty_host(q->mem, p, len);
+}
+
 /* avail_event sits after the used ring elements (section 2.7.8). */
 static void virtq_write_avail_event(struct virtq *q, uint16_t v)
 {
 	uint16_t *p = virtq_used16(q, VIRTQ_USED_RING + 8U * q->num);
 
 	__atomic_store_n(p, htole16(v), __ATOMIC_RELAXED);
+	virtq_mark(q, p, sizeof(*p));
 }
 
 /*
@@ -372,7 +381,37 @@ int virtq_pop(struct virtq *q, const struct guest_mem *m,
 	if (r < 0)
 		return r;
 	q->last_avail++;
+	if (m->dirty) {
+		/* The device may write any writable byte: marked before it can. */
+		for (unsigned i = c->nread; i < c->nseg; i++)
+			gmem_mark_dirty_host(m, c->seg[i].ptr, c->seg[i].len);
+		q->pop_gen[head] = __atomic_load_n(&m->dirty_gen, __ATOMIC_ACQUIRE);
+	}
 	return 1;
+}
+
+/*
+ * Chain @head was popped before the bitmap was last emptied (a snapshot) and
+ * is pushed after it: what the device wrote since is marked again by walking
+ * the chain once more. The driver may not change a chain the device holds
+ * (2.7.13); if it did and the walk fails, all of RAM is marked, the queue is
+ * not broken by this second look.
+ */
+static void virtq_remark(struct virtq *q, uint16_t head)
+{
+	const struct guest_mem *m = q->mem;
+	struct virtq_chain c = { 0 };
+	const char *error = q->error;
+	bool broken = q->broken;
+
+	if (virtq_walk(q, m, head, &c) < 0) {
+		gmem_mark_dirty_host(m, m->base, m->size);
+	} else {
+		for (unsigned i = c.nread; i < c.nseg; i++)
+			gmem_mark_dirty_host(m, c.seg[i].ptr, c.seg[i].len);
+	}
+	q->error = error;
+	q->broken = broken;
 }
 
 void virtq_unpop(struct virtq *q)
@@ -386,6 +425,10 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 
 	if (!q->ready || q->broken || head >= q->num)
 		return -EINVAL;
+	/* Before the used index: from then on the driver may reuse the descriptors. */
+	if (q->mem && q->mem->dirty &&
+	    q->pop_gen[head] != __atomic_load_n(&q->mem->dirty_gen, __ATOMIC_ACQUIRE))
+		virtq_remark(q, head);
 	e = (struct virtq_used_elem *)(void *)(q->used + VIRTQ_USED_RING +
 					       8U * (q->next_used & (q->num - 1U)));
 	__atomic_store_n(&e->id, htole32((uint32_t)head), __ATOMIC_RELAXED);
@@ -394,6 +437,10 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	/* Section 2.7.8.2: len (and id) before used idx. */
 	__atomic_store_n(virtq_used16(q, VIRTQ_USED_IDX), htole16(q->next_used),
 			 __ATOMIC_RELEASE);
+	if (q->mem && q->mem->dirty) {
+		virtq_mark(q, e, sizeof(*e));
+		virtq_mark(q, virtq_used16(q, VIRTQ_USED_IDX), sizeof(uint16_t));
+	}
 	return 0;
 }
 
@@ -442,6 +489,7 @@ bool virtq_set_notification(struct virtq *q, bool enable)
 		__atomic_store_n(virtq_used16(q, VIRTQ_USED_FLAGS),
 				 htole16(enable ? 0 : VIRTQ_USED_F_NO_NOTIFY),
 				 __ATOMIC_RELAXED);
+		virtq_mark(q, virtq_used16(q, VIRTQ_USED_FLAGS), sizeof(uint16_t));
 	}
 	if (!enable)
 		return false;

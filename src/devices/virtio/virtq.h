@@ -105,6 +105,16 @@ struct virtq {
 	struct virtq_desc *desc;
 	uint16_t *avail;      /* flags, idx, ring[num], used_event */
 	uint8_t *used;        /* flags, idx, ring[num] elems, avail_event */
+
+	/*
+	 * Dirty page tracking: guest RAM as virtq_validate() saw it (it never moves),
+	 * whose bitmap (mem->dirty, NULL: off) gets every page the device may write:
+	 * a chain's writable buffers when it is popped, the used ring fields as
+	 * they are written. pop_gen[head]: mem->dirty_gen when chain head was
+	 * popped; a chain held across a snapshot's reset is marked again at push.
+	 */
+	const struct guest_mem *mem;
+	uint32_t pop_gen[VIRTQ_MAX_SIZE];
 };
 
 /*
@@ -167,7 +177,10 @@ int virtq_restore(struct virtq *q, const struct virtq_state *s, const struct gue
  * Returns 1 with @c filled, 0 if the ring is empty or the queue not ready,
  * or -EINVAL if the driver broke the rules: then q->broken is set, q->error
  * says why, and every later pop returns -EINVAL until virtq_reset(); the
- * caller should set DEVICE_NEEDS_RESET. Owner thread.
+ * caller should set DEVICE_NEEDS_RESET. With dirty page tracking on, the
+ * chain's writable buffers are marked dirty (gmem_mark_dirty()): a device
+ * writes guest RAM only through the chains it popped and the used ring, and
+ * between pop and push. Owner thread.
  */
 int virtq_pop(struct virtq *q, const struct guest_mem *m,
 	      struct virtq_chain *c);
@@ -183,7 +196,9 @@ void virtq_unpop(struct virtq *q);
  * to its writable segments, and publish the new used->idx (release order,
  * section 2.7.8.2: the element before the index).
  * Returns 0, or -EINVAL if the queue is not ready, broken, or @head is out
- * of range (a device bug; nothing is written). Owner thread.
+ * of range (a device bug; nothing is written). With dirty page tracking on,
+ * marks the used element and index, and (rare) the writable buffers again
+ * when the bitmap was emptied since the chain was popped. Owner thread.
  */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 
