@@ -52,7 +52,7 @@ FUNC='dev=$(grep -l '"$MAC"' /sys/class/net/*/address | head -n1 | cut -d/ -f5)
 ip addr add '"$GUEST_IP"'/30 dev "$dev" && ip link set "$dev" up
 socat VSOCK-LISTEN:5000,fork SYSTEM:"echo vsock-alive \$(wc -l </count)" &
 socat -u VSOCK-LISTEN:5001 OPEN:/stop,creat &
-socat VSOCK-LISTEN:5002,fork SYSTEM:"ping -c 2 -W 5 '"$HOST_IP"' >/dev/null 2>&1 && echo ping-ok || echo ping-failed" &
+socat -t 30 VSOCK-LISTEN:5002,fork SYSTEM:"ping -c 2 -W 5 '"$HOST_IP"' >/dev/null 2>&1 && echo ping-ok || echo ping-failed" &
 i=0
 while [ ! -e /stop ]; do i=$((i + 1)); echo "SNAP-COUNT $i"; echo $i >>/count; sleep 0.2; done
 sync; mount -o remount,ro /; echo "SNAP-END $i"'
