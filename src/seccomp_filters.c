@@ -106,8 +106,8 @@ static const struct sc_rule sc_vmm[] = {
 	ANY(restart_syscall, "exit: that nanosleep() resumes after a signal interrupted it"),
 	/*
 	 * PUT /snapshot/create (src/vmm/snapshot.c), on a paused VM: its two files, the VM's
-	 * KVM state, and once what KVM can save of a vCPU. The "snapshot save" reasons tell
-	 * tests/integration/seccomp_rules.sh to leave these to tests/integration/snapshot.sh.
+	 * KVM state, and once what KVM can save of a vCPU. The "snapshot save" reasons send
+	 * these through tests/integration/seccomp_rules.sh's snap workload.
 	 */
 	ARG_EQ(openat, 2, SC_OPEN_SNAPSHOT, "snapshot save: create or truncate the state and memory files"),
 	ANY(ftruncate, "snapshot save: the memory file to the guest's RAM size"),
@@ -148,8 +148,8 @@ static const struct sc_rule sc_vcpu[] = {
 	/*
 	 * Snapshot save/restore: a paused vCPU's thread reads and writes its own KVM state
 	 * (kvm/vcpu.c vcpu_save_all() / vcpu_restore_all(), arch/x86/vcpu_state.c), in the
-	 * order these rules follow. The "snapshot" reasons tell tests/integration/seccomp_rules.sh
-	 * that no workload of its makes these calls yet.
+	 * order these rules follow. The "snapshot" reasons send these through
+	 * tests/integration/seccomp_rules.sh's snap workload.
 	 */
 	ARG_EQ(ioctl, 1, KVM_GET_MP_STATE, "snapshot save: MP state"),
 	ARG_EQ(ioctl, 1, KVM_GET_XSAVE, "snapshot save: XSAVE area"),
