@@ -592,10 +592,15 @@ static int snap_restore_kvm(struct vmm *v, const struct snap_reader *rd, struct 
 	for (unsigned i = 0; i < v->nvcpus; i++)
 		memcpy(&cpus[i], snap_find(rd, SNAP_REC_VCPU, 0, i, NULL)->data, sizeof(cpus[i]));
 	memcpy(vs, vm->data, sizeof(*vs));
-	/* The irqchip and clock before the vCPUs: a vCPU's LAPIC goes on the restored chips. */
-	if ((r = kvm_vm_restore(&v->vm, vs, e)) || (r = snap_vcpu_hooks(v, e)) ||
-	    (r = vmm_start_vcpus(v, 1, e)) ||
-	    (r = vcpu_restore_all(v->vcpus, v->nvcpus, cpus, sizeof(*cpus), e)))
+	/*
+	 * The vCPUs first, then the PIT, clock and irqchips (Firecracker's order). The PIT
+	 * starts ticking as it is set: a tick delivered to a LAPIC that KVM_SET_LAPIC then
+	 * overwrites would be lost, and in KVM's reinject mode the PIT waits for that tick's
+	 * EOI before the next one: the guest would never see its timer again.
+	 */
+	if ((r = snap_vcpu_hooks(v, e)) || (r = vmm_start_vcpus(v, 1, e)) ||
+	    (r = vcpu_restore_all(v->vcpus, v->nvcpus, cpus, sizeof(*cpus), e)) ||
+	    (r = kvm_vm_restore(&v->vm, vs, e)))
 		goto out;
 out:
 	free(cpus);
