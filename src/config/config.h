@@ -335,6 +335,13 @@ int cfg_valid_vm_id(const char *s);
  * config file that config_parse_file() reads back to an equal configuration.
  */
 int config_to_json(const struct vm_config *c, char *buf, size_t cap);
+
+/*
+ * config_to_file_json: config_to_json() plus ember's own "serial" section when
+ * PUT /serial set one (not in Firecracker's FullVmConfiguration, so not in GET
+ * /vm/config): the whole configuration as a config file, as a snapshot saves it.
+ */
+int config_to_file_json(const struct vm_config *c, char *buf, size_t cap);
 int machine_to_json(const struct machine_cfg *m, char *buf, size_t cap);
 
 /* log_level_name: "Error", "Warning", "Info", "Debug", "Trace" or "Off". */

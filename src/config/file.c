@@ -353,7 +353,7 @@ static void cfg_json_boot(struct cfgw *w, const struct vm_config *c)
 	cfgw_raw(w, "}");
 }
 
-int config_to_json(const struct vm_config *c, char *buf, size_t cap)
+static int cfg_to_json(const struct vm_config *c, char *buf, size_t cap, bool serial)
 {
 	struct cfgw w;
 	bool first = true;
@@ -402,8 +402,32 @@ int config_to_json(const struct vm_config *c, char *buf, size_t cap)
 	cfg_json_vsock(&w, &c->vsock);
 	cfgw_key(&w, &first, "entropy");
 	cfgw_raw(&w, "null");
+	if (serial && c->serial.present) {
+		bool sf = true;
+
+		cfgw_key(&w, &first, "serial");
+		cfgw_raw(&w, "{");
+		cfgw_key(&w, &sf, "serial_out_path");
+		if (c->serial.serial_out_path)
+			cfgw_str(&w, c->serial.serial_out_path);
+		else
+			cfgw_raw(&w, "null");
+		cfgw_key(&w, &sf, "rate_limiter");
+		cfg_json_bucket(&w, &c->serial.rate_limiter);
+		cfgw_raw(&w, "}");
+	}
 	cfgw_raw(&w, "}");
 	return cfgw_finish(&w);
+}
+
+int config_to_json(const struct vm_config *c, char *buf, size_t cap)
+{
+	return cfg_to_json(c, buf, cap, false);
+}
+
+int config_to_file_json(const struct vm_config *c, char *buf, size_t cap)
+{
+	return cfg_to_json(c, buf, cap, true);
 }
 
 int machine_to_json(const struct machine_cfg *m, char *buf, size_t cap)

@@ -225,7 +225,7 @@ static int snap_collect(struct vmm *v, struct snap_writer *w, const uint64_t *di
 
 	if (!cfg)
 		return err_set(e, -ENOMEM, "Out of memory");
-	n = config_to_json(&v->cfg, cfg, SNAP_CONFIG_MAX);
+	n = config_to_file_json(&v->cfg, cfg, SNAP_CONFIG_MAX);
 	if (n < 0) {
 		free(cfg);
 		return err_set(e, -E2BIG, "The configuration is too large to save");

@@ -182,6 +182,27 @@ else
 fi
 for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 
+# PUT /serial's file is part of what a snapshot saves: the restored console appends to it.
+start s
+st="$(api s PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}')"
+st="$st|$(api s PUT /boot-source "{\"kernel_image_path\": \"$GUEST_DIR/guest.elf\", \"boot_args\": \"$ARGS\"}")"
+st="$st|$(api s PUT /serial "{\"serial_out_path\": \"$TMP/console.txt\"}")"
+st="$st|$(api s PUT /actions '{"action_type": "InstanceStart"}')"
+ticks_after "$TMP/console.txt" 2
+st="$st|$(api s PATCH /vm '{"state": "Paused"}')"
+T2=$(last_tick "$TMP/console.txt")
+st="$st|$(api s PUT /snapshot/create "{\"snapshot_path\": \"$TMP/s.snap\", \"mem_file_path\": \"$TMP/s.mem\"}")"
+kill -KILL $PID 2>/dev/null
+start s2
+st="$st|$(api s2 PUT /snapshot/load "{\"snapshot_path\": \"$TMP/s.snap\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$TMP/s.mem\"}, \"resume_vm\": true}")"
+if [ "$st" = "204 |204 |204 |204 |204 |204 |204 " ] && ticks_after "$TMP/console.txt" "${T2:-0}" &&
+   ! grep -q 'PROBE TICK' "$TMP/s2.out"; then
+	pass serial-file "the restored console appends to $TMP/console.txt after tick $T2"
+else
+	fail serial-file "$st; $(tail -c 200 "$TMP/console.txt" | tr '\n' '|'); s2: $(tail -c 200 "$TMP/s2.out")"
+fi
+kill -KILL $PID 2>/dev/null
+
 # ---- refusals: each in a fresh ember, which must stay fresh ------------------------------
 python3 - "$TMP/vm.snap" "$TMP" <<'PY'
 import struct, sys
