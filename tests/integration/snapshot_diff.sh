@@ -22,36 +22,7 @@ for t in python3 curl cmp; do
 	command -v $t >/dev/null || { fail deps "$t is missing (make deps-test installs it)"; finish; }
 done
 [ -x "$MERGE" ] || { fail deps "$MERGE is missing (make tools)"; finish; }
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-start() { # NAME: an ember with its API at $TMP/NAME.sock, console in $TMP/NAME.out; sets PID
-	rm -f "$TMP/$1.sock"
-	"$EMBER" --api-sock "$TMP/$1.sock" --id "$1" </dev/null >"$TMP/$1.out" 2>&1 &
-	PID=$!
-	PIDS+=("$PID")
-	for _ in $(seq 500); do [ -S "$TMP/$1.sock" ] && break; sleep 0.02; done
-}
-api() { # NAME METHOD PATH JSON: "<status> <body>"
-	curl -s --max-time 60 --unix-socket "$TMP/$1.sock" -X "$2" "http://localhost$3" \
-		-H 'Content-Type: application/json' ${4:+-d "$4"} -w ' %{http_code}' 2>/dev/null |
-		awk '{ st = $NF; $NF = ""; print st, $0 }'
-}
-last_tick() { grep -ao 'PROBE TICK [0-9]*' "$1" | tail -1 | awk '{print $3}'; }
-ticks_after() { # FILE N: a tick beyond N within 20 s
-	local i t
-	for ((i = 0; i < 200; i++)); do
-		t=$(last_tick "$1")
-		[ -n "$t" ] && [ "$t" -gt "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+. "$(dirname "$0")/embers.bash"
 snap() { # NAME FILE TYPE: PUT /snapshot/create of FILE.snap and FILE.mem
 	api "$1" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/$2.snap\", \"mem_file_path\": \"$TMP/$2.mem\", \"snapshot_type\": \"$3\"}"
 }
@@ -104,7 +75,7 @@ fi
 # The bench went on after f1: a Full snapshot "t" starts d2 from the idle guest.
 r="$r|$(api a PATCH /vm '{"state": "Paused"}')|$(snap a t Full)|$(api a PATCH /vm '{"state": "Resumed"}')"
 T1=$(last_tick "$TMP/a.out")
-ticks_after "$TMP/a.out" $((T1 + 5))
+ticks_after "$TMP/a.out" $((T1 + 5)) 20
 r="$r|$(api a PATCH /vm '{"state": "Paused"}')"
 sleep 0.3
 T2=$(last_tick "$TMP/a.out")
@@ -133,14 +104,14 @@ kill -KILL $A 2>/dev/null
 start b
 B=$PID
 r=$(api b PUT /snapshot/load "{\"snapshot_path\": \"$TMP/d2.snap\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$TMP/merged.mem\"}, \"track_dirty_pages\": true, \"resume_vm\": true}")
-if [ "${r%% *}" = 204 ] && ticks_after "$TMP/b.out" "$T2"; then
+if [ "${r%% *}" = 204 ] && ticks_after "$TMP/b.out" "$T2" 20; then
 	first=$(grep -ao 'PROBE TICK [0-9]*' "$TMP/b.out" | head -1 | awk '{print $3}')
 	[ "$first" = $((T2 + 1)) ] && pass load-merged "first tick $first after $T2" ||
 		fail load-merged "first tick $first, the Diff was after $T2"
 else
 	fail load-merged "$r; $(tail -c 400 "$TMP/b.out")"
 fi
-ticks_after "$TMP/b.out" $((T2 + 3))
+ticks_after "$TMP/b.out" $((T2 + 3)) 20
 r=$(api b PATCH /vm '{"state": "Paused"}')
 r="$r|$(snap b d3 Diff)|$(snap b f3 Full)"
 cp --sparse=always "$TMP/merged.mem" "$TMP/merged3.mem"

@@ -22,40 +22,7 @@ for t in python3 curl; do
 	command -v $t >/dev/null || { fail deps "$t is missing (make deps-test installs it)"; finish; }
 done
 [ -x "$HANDLER" ] || { fail build "$HANDLER missing (run make)"; finish; }
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# start NAME [WRAPPER...]: an ember with its API at $TMP/NAME.sock, console in $TMP/NAME.out.
-start() {
-	local n=$1
-	shift
-	rm -f "$TMP/$n.sock"
-	"$@" "$EMBER" --api-sock "$TMP/$n.sock" --id "$n" </dev/null >"$TMP/$n.out" 2>&1 &
-	PID=$!
-	PIDS+=("$PID")
-	for _ in $(seq 500); do [ -S "$TMP/$n.sock" ] && break; sleep 0.02; done
-}
-api() { # NAME METHOD PATH JSON: "<status> <body>"
-	curl -s --max-time 30 --unix-socket "$TMP/$1.sock" -X "$2" "http://localhost$3" \
-		-H 'Content-Type: application/json' ${4:+-d "$4"} -w ' %{http_code}' 2>/dev/null |
-		awk '{ st = $NF; $NF = ""; print st, $0 }'
-}
-last_tick() { grep -ao 'PROBE TICK [0-9]*' "$1" | tail -1 | awk '{print $3}'; }
-first_tick() { grep -ao 'PROBE TICK [0-9]*' "$1" | head -1 | awk '{print $3}'; }
-ticks_after() { # FILE N: wait until FILE shows a tick beyond N (0) or 10 s pass (1)
-	local i t
-	for ((i = 0; i < 1000; i++)); do
-		t=$(last_tick "$1")
-		[ -n "$t" ] && [ "$t" -gt "$2" ] && return 0
-		sleep 0.01
-	done
-	return 1
-}
+. "$(dirname "$0")/embers.bash"
 gone() { # PID SECONDS: the process ended within SECONDS (0) or not (1)
 	local i
 	for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done

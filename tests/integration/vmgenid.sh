@@ -15,42 +15,12 @@ for t in python3 curl; do
 	command -v $t >/dev/null || { fail deps "$t is missing (make deps-test installs it)"; finish; }
 done
 ADDR=$((0xdfff0))
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# start NAME: an ember with its API at $TMP/NAME.sock, console in $TMP/NAME.out; sets PID.
-start() {
-	rm -f "$TMP/$1.sock"
-	"$EMBER" --api-sock "$TMP/$1.sock" --id "$1" </dev/null >"$TMP/$1.out" 2>&1 &
-	PID=$!
-	PIDS+=("$PID")
-	for _ in $(seq 500); do [ -S "$TMP/$1.sock" ] && break; sleep 0.02; done
-}
-api() { # NAME METHOD PATH JSON: "<status> <body>"
-	curl -s --max-time 60 --unix-socket "$TMP/$1.sock" -X "$2" "http://localhost$3" \
-		-H 'Content-Type: application/json' ${4:+-d "$4"} -w ' %{http_code}' 2>/dev/null |
-		awk '{ st = $NF; $NF = ""; print st, $0 }'
-}
+. "$(dirname "$0")/embers.bash"
 # genid FILE: "<id> <ged_irqs>" of the guest's last VMGENID line.
 genid() { grep -ao 'VMGENID tick=[0-9]* id=[0-9a-f]* ged_irqs=[0-9]*' "$1" | tail -1 |
 	sed 's/.* id=\([0-9a-f]*\) ged_irqs=\([0-9]*\)/\1 \2/'; }
 # memid FILE: the 16 bytes at 0xdfff0 of a memory file, in hex.
 memid() { od -An -tx1 -j "$ADDR" -N 16 "$1" | tr -d ' \n'; echo; }
-last_tick() { grep -ao 'PROBE TICK [0-9]*' "$1" | tail -1 | awk '{print $3}'; }
-ticks_after() { # FILE N: a tick beyond N within 10 s (0), or not (1)
-	local i t
-	for ((i = 0; i < 100; i++)); do
-		t=$(last_tick "$1")
-		[ -n "$t" ] && [ "$t" -gt "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 snap() { # NAME TAG: pause NAME and snapshot it to $TMP/TAG.snap and .mem
 	api "$1" PATCH /vm '{"state": "Paused"}' >/dev/null
 	sleep 0.2
