@@ -13,6 +13,7 @@
 
 /* 20 Hz from the 1.193182 MHz PIT; every second interrupt is a 100 ms TICK. */
 #define IDLE_PIT_DIVISOR 59659
+#define IDLE_PIT_HZ 1193182
 #define IDLE_IRQS_PER_TICK 2
 #define IDLE_FIRST_IRQ_US 1000000
 
@@ -92,13 +93,15 @@ static int idle_route(const struct mp_info *mi, unsigned irq, idt_handler_fn fn)
  * until Ctrl-Alt-Del is read from the keyboard (PASS "ctrl-alt-del"), or
  * after idle_ticks=<n> ticks (PASS "idle_ticks"). FAIL if no timer
  * interrupt arrives within a second. idle_chatter=<n>: each tick also prints
- * <n> bytes of filler lines (a guest that floods its console).
+ * <n> bytes of filler lines (a guest that floods its console). idle_tick_ms=<n>
+ * (2..100, default 100): a tick every n ms instead, e.g. for timing how soon a
+ * restored guest makes progress to within a few ms.
  */
 void idle_probe(struct boot_info *bi, struct probe_result *r)
 {
 	struct mp_info mi;
 	struct idle_genid genid = { 0 };
-	uint64_t max_ticks = 0, chatter = 0, t0, genid_addr = 0, ged_irq = 0;
+	uint64_t max_ticks = 0, chatter = 0, t0, genid_addr = 0, ged_irq = 0, tick_ms = 100;
 	unsigned ticks = 0;
 	int tpin, kpin, gpin = -1;
 	uint64_t base;
@@ -107,6 +110,11 @@ void idle_probe(struct boot_info *bi, struct probe_result *r)
 		probe_fail(r, "bad-idle_ticks");
 	if (cmdline_get_u64(bi->cmdline, "idle_chatter", false, &chatter) < 0)
 		probe_fail(r, "bad-idle_chatter");
+	if (cmdline_get_u64(bi->cmdline, "idle_tick_ms", false, &tick_ms) < 0 || tick_ms < 2 ||
+	    tick_ms > 100) {
+		probe_fail(r, "bad-idle_tick_ms");
+		tick_ms = 100;
+	}
 	if (cmdline_get_u64(bi->cmdline, "idle_vmgenid", false, &genid_addr) < 0 ||
 	    genid_addr >= (1ull << 30) - 16)
 		probe_fail(r, "bad-idle_vmgenid");
@@ -121,7 +129,8 @@ void idle_probe(struct boot_info *bi, struct probe_result *r)
 	pic_mask_all();
 	lapic_init();
 	i8042_drain();
-	if (!pit_start(IDLE_PIT_DIVISOR)) {
+	if (!pit_start(tick_ms == 100 ? IDLE_PIT_DIVISOR :
+		       (uint32_t)(IDLE_PIT_HZ * tick_ms / (1000 * IDLE_IRQS_PER_TICK)))) {
 		probe_fail(r, "no-pit");
 		return;
 	}
