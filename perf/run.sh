@@ -103,7 +103,7 @@ vmt() {
 	echo "mem_total_kb=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
 	echo "kvm=$( [ -d /sys/module/kvm_pvm ] && echo 'nested, PVM backend (kvm_pvm)' || \
 		{ [ -d /sys/module/kvm_intel ] && echo kvm_intel; } || { [ -d /sys/module/kvm_amd ] && echo kvm_amd; } || echo unknown)"
-	echo "where=${EMBER_PERF_HOST:-directly on this host's /dev/kvm}"
+	echo "where=${EMBER_PERF_HOST:-directly on the /dev/kvm of this host}"
 	echo "commit=$(git rev-parse HEAD 2>/dev/null || echo none)"
 	echo "tree=$(git status --porcelain 2>/dev/null | grep -c . | sed 's/^0$/clean/;s/^[0-9]*$/& files modified or untracked/')"
 	echo "ember=$("$EMBER" --version 2>&1 | head -1)"
