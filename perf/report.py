@@ -164,11 +164,108 @@ def strace_breakdown(work):
     return n, pct(windows, 50), out
 
 
+def restore_section(R, targets=None):
+    """SUMMARY.md's "Snapshot restore" table from perf/restore.sh's files in R (list of lines)."""
+    path = os.path.join(R, "restore.csv")
+    md = ["## 6. Snapshot restore: ember vs QEMU microvm's migration stream\n"]
+    notes = read_kv(os.path.join(R, "restore_notes.txt"))
+    if not os.path.exists(path):
+        md.append("Not measured in this run (perf/restore.sh wrote no restore.csv).\n")
+        return md
+    rows = list(csv.DictReader(open(path)))
+    num = lambda r, k: float(r[k]) if r.get(k) not in (None, "") else None
+    md.append("The test guest (`probe=idle idle_tick_ms=10`: a tick every 10 ms), 2 vCPUs, a drive "
+              "(ember also vsock), booted and saved at its third tick: ember with PUT "
+              "/snapshot/create, QEMU with `migrate \"exec:cat > FILE\"`. Every restore is a fresh "
+              "process: ember gets PUT /snapshot/load (`resume_vm`) as soon as its API socket "
+              "accepts; QEMU starts with `-incoming \"exec:cat FILE\"` and runs when the stream is "
+              "read. **exec to first tick** (fork+exec to the guest's first `PROBE TICK` line after "
+              "the restore) is the figure that compares; it includes up to one tick period (10 ms) "
+              "of waiting for the guest's timer for both VMMs. *exec to running*: ember's 204 (vCPUs "
+              "resumed), QEMU's QMP `query-status` running. *request*: PUT /snapshot/load sent to "
+              "its 204; *ember log*: ember's own `loaded ... us` line (request parsed to vCPUs "
+              "restored). *vsock answer*: a second snapshot of the guest listening on vsock "
+              "(`probe=vsock-listen`): load request to the guest accepting a host `CONNECT` "
+              "through the restored device (QEMU has no vsock here). Uffd: `build/uffd-handler` "
+              "serving pages on demand, a fresh one per load. ms, p50 / p99.\n")
+    md.append("| MiB | VMM, backend | runs ok | exec to running | request | ember log | load to first tick | **exec to first tick** | ratio to QEMU p50 / p99 | load to vsock answer |")
+    md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    sizes = sorted({int(r["size_mib"]) for r in rows})
+    pp = lambda xs: "%s / %s" % (f_num(pct(xs, 50), 2), f_num(pct(xs, 99), 2)) if xs else "-"
+    for mib in sizes:
+        sel = lambda vmm, be: [r for r in rows if r["vmm"] == vmm and r["backend"] == be
+                               and int(r["size_mib"]) == mib]
+        q = [num(r, "exec_to_tick_ms") for r in sel("qemu", "migration") if r["ok"] == "1"]
+        variants = [("ember", b) for b in sorted({r["backend"] for r in rows if r["vmm"] == "ember"
+                                                  and not r["backend"].endswith("-vsock")})]
+        for vmm, be in variants + [("qemu", "migration")]:
+            rs = sel(vmm, be)
+            ok = [r for r in rs if r["ok"] == "1"]
+            vs = [num(r, "load_to_vsock_ms") for r in sel(vmm, be + "-vsock") if r["ok"] == "1"]
+            col = lambda k: [num(r, k) for r in ok if num(r, k) is not None]
+            us = col("ember_us")
+            et = col("exec_to_tick_ms")
+            rat = "-"
+            if vmm == "ember" and et and q:
+                rat = "%s / %s" % (ratio(pct(et, 50), pct(q, 50)), ratio(pct(et, 99), pct(q, 99)))
+                if targets is not None and be == "File":
+                    targets.append(("Restore (exec to first tick, %d MiB, File) under QEMU's "
+                                    "migration restore, p50" % mib, "ratio %s" % ratio(pct(et, 50), pct(q, 50)),
+                                    pct(et, 50) < pct(q, 50)))
+            md.append("| %d | %s | %d/%d | %s | %s | %s | %s | %s | %s | %s |" % (
+                mib, "%s %s" % (vmm, be) if vmm == "ember" else "QEMU migration stream",
+                len(ok), len(rs), pp(col("exec_to_running_ms")), pp(col("request_ms")),
+                pp([x / 1000.0 for x in us]), pp(col("load_to_tick_ms")), pp(et), rat,
+                "%s (n=%d)" % (pp(vs), len(vs)) if vs else "-"))
+    cl = os.path.join(R, "restore_clones.csv")
+    if os.path.exists(cl):
+        for r in csv.DictReader(open(cl)):
+            if r["what"] == "rate":
+                md.append("\nClones: %s embers started at once, each loading the %s MiB snapshot "
+                          "(File): all ticking after %s ms, **%s clones/s** (%s/%s ticked)." % (
+                              r["clones"], r["size_mib"], r["all_ticked_ms"] or "-",
+                              r["clones_per_s"] or "-", r["ok"], r["clones"]))
+            elif r["what"] == "pss" and r["pss_kib"]:
+                md.append("%s clones of the %s MiB snapshot running: summed PSS **%.1f MiB** "
+                          "(%s x guest RAM would be %d MiB): they share the memory file's pages." % (
+                              r["clones"], r["size_mib"], int(r["pss_kib"]) / 1024.0, r["clones"],
+                              int(r["clones"]) * int(r["size_mib"])))
+    cg = []
+    for k, what in (("load", "in `vmm_snapshot_load` (request parsed to vCPUs resumed)"),
+                    ("process", "the whole process: exec, API, load, guest running to its first "
+                                "tick, SIGTERM, exit")):
+        p = os.path.join(R, "restore_callgrind_%s.txt" % k)
+        if os.path.exists(p):
+            m = re.search(r"([\d,]+) \([ 0-9.]+%\)\s+PROGRAM TOTALS", open(p).read())
+            if m:
+                cg.append("%s instructions %s" % (m.group(1), what))
+    if cg:
+        md.append("\nember's user-mode instructions for one File restore of the smallest snapshot "
+                  "(valgrind callgrind, `--no-seccomp`; kernel work, KVM's included, not counted): " +
+                  "; ".join(cg) + " (`restore_callgrind_*.txt`).")
+    elif notes.get("callgrind_load"):
+        md.append("\nCallgrind: %s" % notes["callgrind_load"])
+    nl = ["- %s: %s" % (k, v) for k, v in notes.items()
+          if k.startswith(("qemu", "ember_", "snapshot_", "restore_runs")) or k == "callgrind"]
+    if nl:
+        md.append("\nNotes of this section:\n")
+        md.extend(nl)
+    md.append("")
+    return md
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--work", required=True)
+    ap.add_argument("--work")
     ap.add_argument("--results", required=True)
+    ap.add_argument("--restore-only", action="store_true",
+                    help="print the snapshot restore table (perf/restore.sh alone)")
     a = ap.parse_args()
+    if a.restore_only:
+        print("\n".join(restore_section(a.results)))
+        return
+    if not a.work:
+        ap.error("--work is needed")
     W, R = a.work, a.results
     rows = load_rows(W)
     by = defaultdict(list)
@@ -581,6 +678,9 @@ def main():
         if notes.get(k):
             md.append("- %s: %s" % (k[6:], notes[k]))
     md.append("")
+
+    # ---------------- 6. snapshot restore ----------------
+    md.extend(restore_section(R, targets))
 
     # ---------------- chart ----------------
     png = os.path.join(R, "boot_time.png")

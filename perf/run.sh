@@ -12,6 +12,8 @@
 #   DENSITY_ROUNDS (3)  rounds of 1, 10 and 50 VMs at once, per VMM
 #   BENCH_RUNS   (5)    block throughput runs per VMM and workload (phase 2)
 #   NET_RUNS     (3)    runs of the net tests whose figures are reported
+#   RESTORE_RUNS (50)   snapshot restores per VMM, backend and size (perf/restore.sh; its own
+#                       SIZES, VSOCK_RUNS, CLONES_N, CLONES_PSS apply too)
 # About 6 minutes on the idle 2-core build machine (plus the build); if the run has taken
 # more than BUDGET_S (900) seconds by the throughput section, that section runs once only.
 set -u
@@ -112,7 +114,7 @@ vmt() {
 	echo "jailer=$([ -x "$JAILER" ] && echo yes || echo no)"
 	echo "qemu=$("$QEMU" --version | head -1)"
 	echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "runs=startup:$STARTUP_RUNS first:$FIRST_RUNS boot:$BOOT_RUNS mem:$MEM_RUNS density_rounds:$DENSITY_ROUNDS bench:$BENCH_RUNS net:$NET_RUNS"
+	echo "runs=startup:$STARTUP_RUNS first:$FIRST_RUNS boot:$BOOT_RUNS mem:$MEM_RUNS density_rounds:$DENSITY_ROUNDS bench:$BENCH_RUNS net:$NET_RUNS restore:${RESTORE_RUNS:-50}/div${div}"
 } >"$W/machine.txt"
 
 # A memory cgroup per measured group of VMs (v1 memory hierarchy, or cgroup2 with the memory
@@ -351,6 +353,17 @@ else
 	echo "bench=not done (perf/bench.sh absent)" >>"$W/notes.txt"
 fi
 section_end bench
+
+# ====== 6. snapshot restore: ember (File, Uffd) vs QEMU microvm's migration stream ======
+section restore "6. snapshot restore (perf/restore.sh)"
+RESTORE_RUNS=${RESTORE_RUNS:-50}
+if awk -v a="$T_ALL" -v b="$(date +%s.%N)" -v l="$BUDGET_S" 'BEGIN { exit !(b - a > l) }'; then
+	echo "budget_restore=over $BUDGET_S s before the restore section: 10 restores per variant" >>"$W/notes.txt"
+	RESTORE_RUNS=10
+fi
+BUILD=$BUILD RES=$RES QEMU=$QEMU RUNS=$RESTORE_RUNS RESTORE_IN_RUN=1 perf/restore.sh ||
+	echo "restore=perf/restore.sh failed (see its messages above)" >>"$W/notes.txt"
+section_end restore
 
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$W/machine.txt"
 echo "total_s=$(elapsed "$T_ALL")" >>"$W/machine.txt"
