@@ -42,6 +42,7 @@ struct opts {
 	const char *seccomp_filter;
 	int no_api, boot_timer, show_level, show_origin, no_seccomp;
 	unsigned long max_payload;
+	unsigned long mmds_size_limit;   /* 0: max_payload, as in Firecracker */
 	unsigned long long start_time_us, start_time_cpu_us, parent_cpu_time_us;
 };
 
@@ -61,13 +62,14 @@ static void usage(FILE *f)
 		"  --no-seccomp                    do not install seccomp filters\n"
 		"  --seccomp-filter PATH           seccomp filters in Firecracker's JSON format\n"
 		"  --http-api-max-payload-size N   largest API request body (default 51200)\n"
+		"  --mmds-size-limit N             largest MMDS store, as JSON (default: the above)\n"
 		"  --version, --help\n");
 }
 
 enum {
 	OPT_API_SOCK = 256, OPT_CONFIG_FILE, OPT_NO_API, OPT_ID, OPT_BOOT_TIMER, OPT_LOG_PATH,
 	OPT_LEVEL, OPT_SHOW_LEVEL, OPT_SHOW_ORIGIN, OPT_METRICS_PATH, OPT_NO_SECCOMP,
-	OPT_SECCOMP_FILTER, OPT_MAX_PAYLOAD, OPT_VERSION, OPT_HELP, OPT_START_US,
+	OPT_SECCOMP_FILTER, OPT_MAX_PAYLOAD, OPT_MMDS_SIZE_LIMIT, OPT_VERSION, OPT_HELP, OPT_START_US,
 	OPT_START_CPU_US, OPT_PARENT_CPU_US,
 };
 
@@ -98,6 +100,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER },
 		{ "http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD },
+		{ "mmds-size-limit", required_argument, NULL, OPT_MMDS_SIZE_LIMIT },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "start-time-us", required_argument, NULL, OPT_START_US },
@@ -133,6 +136,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			}
 			o->max_payload = (unsigned long)n;
+			break;
+		case OPT_MMDS_SIZE_LIMIT:
+			if (parse_ull(optarg, &n) || n == 0 || n > 64 * 1024 * 1024) {
+				fprintf(stderr, "ember: bad --mmds-size-limit '%s'\n", optarg);
+				return -1;
+			}
+			o->mmds_size_limit = (unsigned long)n;
 			break;
 		case OPT_START_US:
 		case OPT_START_CPU_US:
@@ -456,6 +466,7 @@ int main(int argc, char **argv)
 	memset(&vo, 0, sizeof(vo));
 	vo.instance_id = o.id;
 	vo.boot_timer = o.boot_timer;
+	vo.mmds_size_limit = o.mmds_size_limit ? o.mmds_size_limit : o.max_payload;
 	vo.console_fd_in = STDIN_FILENO;
 	vo.console_fd_out = console_output_fd();
 	log_set_stdout(vo.console_fd_out);

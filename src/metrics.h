@@ -32,6 +32,8 @@
 	X(put_api_requests, machine_cfg_fails, 0)                              \
 	X(put_api_requests, metrics_count, 0)                                  \
 	X(put_api_requests, metrics_fails, 0)                                  \
+	X(put_api_requests, mmds_count, 0)                                     \
+	X(put_api_requests, mmds_fails, 0)                                     \
 	X(put_api_requests, network_count, 0)                                  \
 	X(put_api_requests, network_fails, 0)                                  \
 	X(put_api_requests, vsock_count, 0)                                    \
@@ -41,6 +43,8 @@
 	X(patch_api_requests, network_count, 0)                                \
 	X(patch_api_requests, network_fails, 0)                                \
 	X(patch_api_requests, machine_cfg_count, 0)                            \
+	X(patch_api_requests, mmds_count, 0)                                   \
+	X(patch_api_requests, mmds_fails, 0)                                   \
 	X(patch_api_requests, machine_cfg_fails, 0)                            \
 	X(patch_api_requests, vm_count, 0)                                     \
 	X(patch_api_requests, vm_fails, 0)                                     \
