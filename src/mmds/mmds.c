@@ -9,11 +9,12 @@
 #define MMDS_TOKEN_PATH "/latest/api/token"
 #define MMDS_HEAD_ROOM  512   /* status line and headers */
 
-void mmds_init(struct mmds *m, size_t limit)
+int mmds_init(struct mmds *m, size_t limit)
 {
 	memset(m, 0, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
 	mmds_store_init(&m->store, limit);
+	return mmds_tokens_init(&m->tokens);
 }
 
 void mmds_destroy(struct mmds *m)

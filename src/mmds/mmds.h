@@ -28,8 +28,12 @@ struct mmds {
 	bool imds_compat;              /* IMDS text whatever the Accept header */
 };
 
-/* mmds_init: an empty V1 store bounded by @limit bytes; mmds_destroy frees it. */
-void mmds_init(struct mmds *m, size_t limit);
+/*
+ * mmds_init: an empty V1 store bounded by @limit bytes, and the tokens' key
+ * (getrandom: call it before seccomp). 0, or -EIO without random bytes.
+ * mmds_destroy frees it.
+ */
+int mmds_init(struct mmds *m, size_t limit);
 void mmds_destroy(struct mmds *m);
 
 /* mmds_set_version: V1 or V2; a change forgets the tokens issued. Locks. */

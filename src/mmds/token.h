@@ -19,16 +19,25 @@ struct mmds_token {
 	uint64_t expires_ms;                   /* 0: free slot */
 };
 
+/*
+ * Tokens are ChaCha20 keystream blocks under a key drawn once from getrandom
+ * (mmds_tokens_init, before seccomp): issuing one makes no system call, on
+ * whichever thread the guest's request is served.
+ */
 struct mmds_tokens {
 	struct mmds_token t[MMDS_TOKEN_SLOTS];
+	uint32_t key[8];
+	uint64_t counter;
 };
+
+/* mmds_tokens_init: no tokens, a fresh random key. 0, or -EIO when getrandom fails. */
+int mmds_tokens_init(struct mmds_tokens *tt);
 
 /*
  * mmds_token_new: a fresh token valid for @ttl seconds from @now_ms (any
  * monotonic millisecond clock, the same for every call) into @out (NUL-ended).
- * 0; -EINVAL for a ttl outside 1..21600 (Firecracker's message in @e); -EIO
- * when no random bytes can be had. With the table full, the token closest to
- * expiry is forgotten. Uses getrandom.
+ * 0, or -EINVAL for a ttl outside 1..21600 (Firecracker's message in @e).
+ * With the table full, the token closest to expiry is forgotten.
  */
 int mmds_token_new(struct mmds_tokens *tt, uint64_t ttl, uint64_t now_ms,
 		   char out[MMDS_TOKEN_LEN + 1], struct err *e);
@@ -36,7 +45,7 @@ int mmds_token_new(struct mmds_tokens *tt, uint64_t ttl, uint64_t now_ms,
 /* mmds_token_valid: whether @tok (@len bytes) was issued and has not expired at @now_ms. */
 bool mmds_token_valid(const struct mmds_tokens *tt, const char *tok, size_t len, uint64_t now_ms);
 
-/* mmds_tokens_clear: forget every token (version changes). */
+/* mmds_tokens_clear: forget every token issued (version changes); the key stays. */
 void mmds_tokens_clear(struct mmds_tokens *tt);
 
 #endif

@@ -33,7 +33,9 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 		v->tap_fd[i] = -1;
 	v->vsock_listen_fd = -1;
 	v->serial_out_fd = -1;
-	mmds_init(&v->mmds, opts->mmds_size_limit ? opts->mmds_size_limit : MMDS_DEFAULT_SIZE_LIMIT);
+	if (mmds_init(&v->mmds, opts->mmds_size_limit ? opts->mmds_size_limit
+						       : MMDS_DEFAULT_SIZE_LIMIT))
+		return -EIO;
 	v->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (v->stop_efd < 0 || v->rx_efd < 0)

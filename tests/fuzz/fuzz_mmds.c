@@ -159,7 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	now_ms = 1000;
 	memset(peer_next, 0, sizeof(peer_next));
 	memset(my_next, 0, sizeof(my_next));
-	mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	if (mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT))
+		abort();
 	mmds_set_version(&m, cfg & 1 ? MMDS_V2 : MMDS_V1, cfg & 2);
 	if (mmds_store_put(&m.store, store, strlen(store), &e))
 		abort();

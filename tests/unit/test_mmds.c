@@ -145,6 +145,12 @@ static void test_tokens(void)
 	static struct mmds_tokens tt;
 	char a[MMDS_TOKEN_LEN + 1], b[MMDS_TOKEN_LEN + 1];
 
+	/* The generator is ChaCha20: key, nonce and counter 0 give RFC 8439 A.1's first block. */
+	memset(&tt, 0, sizeof(tt));
+	CHECK_EQ_I(mmds_token_new(&tt, 60, 0, a, &err), 0);
+	CHECK_STR(a, "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7");
+	CHECK_EQ_I(mmds_tokens_init(&tt), 0);
+	CHECK(!mmds_token_valid(&tt, a, strlen(a), 0));
 	CHECK_EQ_I(mmds_token_new(&tt, 0, 1000, a, &err), -EINVAL);
 	CHECK_STR(err.msg, "Invalid time to live value provided for token: 0. Please provide a value between 1 and 21600.");
 	CHECK_EQ_I(mmds_token_new(&tt, 21601, 1000, a, &err), -EINVAL);
@@ -276,7 +282,7 @@ static void test_answers(void)
 	char req[256], tok[MMDS_TOKEN_LEN + 1];
 	const char *r;
 
-	mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	CHECK_EQ_I(mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT), 0);
 	CHECK_EQ_I(mput("{\"latest\":{\"meta-data\":{\"id\":\"i-1\"}},\"n\":1}"), 0);
 	r = ask("GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n");
 	CHECK(strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
@@ -455,7 +461,7 @@ static void test_stack_arp(void)
 	uint8_t f[128];
 	size_t n;
 
-	mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	CHECK_EQ_I(mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT), 0);
 	CHECK_EQ_I(mmds_stack_init(&s, &m, MMDS_IP, fake_now), 0);
 	n = arp_request(f, 0xa9fe0001u);
 	CHECK(!mmds_stack_wants(&s, f, n));
@@ -512,7 +518,7 @@ static void test_stack_http(void)
 	uint32_t iss1, seq = 1000;
 	struct seg g;
 
-	mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	CHECK_EQ_I(mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT), 0);
 	CHECK_EQ_I(mput("{\"latest\":{\"meta-data\":{\"ami-id\":\"a\"}}}"), 0);
 	CHECK_EQ_I(mmds_stack_init(&s, &m, MMDS_IP, fake_now), 0);
 	connect_(&s, seq, &iss1);
@@ -560,7 +566,7 @@ static void test_stack_v2_and_garbage(void)
 	uint32_t iss1, seq = 7;
 	struct seg g;
 
-	mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	CHECK_EQ_I(mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT), 0);
 	mmds_set_version(&m, MMDS_V2, false);
 	CHECK_EQ_I(mput("{\"latest\":{}}"), 0);
 	CHECK_EQ_I(mmds_stack_init(&s, &m, MMDS_IP, fake_now), 0);
@@ -619,7 +625,7 @@ static void test_stack_window(void)
 	strcpy(big, "{\"k\":\"");
 	memset(big + 6, 'v', 15000);
 	strcpy(big + 6 + 15000, "\"}");
-	mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	CHECK_EQ_I(mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT), 0);
 	CHECK_EQ_I(mmds_store_put(&m.store, big, strlen(big), &err), 0);
 	CHECK_EQ_I(mmds_stack_init(&s, &m, MMDS_IP, fake_now), 0);
 	connect_(&s, seq, &iss1);
