@@ -648,9 +648,12 @@ static void vnet_tx_run(struct vnet *n)
 		virtio_mmio_signal_used(&n->t, VNET_TXQ);
 	else if (r == 0)
 		mdev_inc(&n->metrics, M_net_no_tx_avail_buffer);
-	/* MMDS answers go to the guest at once. */
+	/*
+	 * MMDS answers go to the guest next, from the event-loop thread (this may be a vCPU
+	 * thread, whose seccomp filter has no tap reads).
+	 */
 	if (n->mmds && mmds_stack_pending(n->mmds))
-		vnet_rx_run(n, false);
+		vnet_requeue(n, VNET_RXQ);
 }
 
 /* A limiter lets traffic through again: serve what waits (the ring, or the tap). */
