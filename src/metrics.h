@@ -97,6 +97,17 @@
 	X(net, tx_rate_limiter_throttled, 0)                                   \
 	X(net, tx_spoofed_mac_count, 0)                                        \
 	X(net, tx_remaining_reqs_count, 0)                                     \
+	X(mmds, rx_accepted, 0)                                                \
+	X(mmds, rx_accepted_err, 0)                                            \
+	X(mmds, rx_accepted_unusual, 0)                                        \
+	X(mmds, rx_bad_eth, 0)                                                 \
+	X(mmds, rx_count, 0)                                                   \
+	X(mmds, tx_bytes, 0)                                                   \
+	X(mmds, tx_count, 0)                                                   \
+	X(mmds, tx_errors, 0)                                                  \
+	X(mmds, tx_frames, 0)                                                  \
+	X(mmds, connections_created, 0)                                        \
+	X(mmds, connections_destroyed, 0)                                      \
 	X(vsock, activate_fails, 0)                                            \
 	X(vsock, cfg_fails, 0)                                                 \
 	X(vsock, rx_queue_event_fails, 0)                                      \

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
+
 #define ETH_HLEN      14
 #define ETH_P_IP      0x0800
 #define ETH_P_ARP     0x0806
@@ -18,6 +20,13 @@
 #define TCP_RST 0x04
 #define TCP_PSH 0x08
 #define TCP_ACK 0x10
+
+/* Count in the stack's own stats and in the process's "mmds" metrics (Firecracker's group). */
+#define STAT(s, name, n)                                                \
+	do {                                                            \
+		(s)->stats.name += (n);                                 \
+		metric_add(M_mmds_##name, (n));                         \
+	} while (0)
 
 enum mmds_tcp_state { CONN_FREE = 0, CONN_SYN_RCVD, CONN_OPEN };
 
@@ -81,7 +90,7 @@ static bool outq_full(const struct mmds_stack *s)
 static uint8_t *outq_slot(struct mmds_stack *s)
 {
 	if (outq_full(s)) {
-		s->stats.tx_errors++;
+		STAT(s, tx_errors, 1);
 		return NULL;
 	}
 	return s->outq[(s->out_head + s->out_count) % MMDS_OUTQ];
@@ -91,9 +100,9 @@ static void outq_commit(struct mmds_stack *s, size_t len)
 {
 	s->outq_len[(s->out_head + s->out_count) % MMDS_OUTQ] = (uint16_t)len;
 	s->out_count++;
-	s->stats.tx_frames++;
-	s->stats.tx_count++;
-	s->stats.tx_bytes += len;
+	STAT(s, tx_frames, 1);
+	STAT(s, tx_count, 1);
+	STAT(s, tx_bytes, len);
 }
 
 /* ---- ARP ---- */
@@ -202,7 +211,7 @@ static void conn_free(struct mmds_stack *s, struct mmds_conn *c)
 {
 	free(c->tx);
 	memset(c, 0, sizeof(*c));
-	s->stats.connections_destroyed++;
+	STAT(s, connections_destroyed, 1);
 }
 
 /* conn_abort: a RST to the peer, and the connection is gone. */
@@ -312,7 +321,7 @@ static void conn_serve(struct mmds_stack *s, struct mmds_conn *c)
 		out = mmds_refuse(why, &len);
 		c->closing = true;
 		c->rx_len = 0;
-		s->stats.rx_accepted_unusual++;
+		STAT(s, rx_accepted_unusual, 1);
 	} else {
 		out = mmds_answer(s->mmds, &rq, s->now_ms(), &len);
 		memmove(c->rx, c->rx + n, c->rx_len - (size_t)n);
@@ -353,12 +362,12 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *ip,
 	uint8_t flags;
 
 	if (tcp_len < TCP_HLEN) {
-		s->stats.rx_accepted_err++;
+		STAT(s, rx_accepted_err, 1);
 		return;
 	}
 	doff = (size_t)(t[12] >> 4) * 4;
 	if (doff < TCP_HLEN || doff > tcp_len) {
-		s->stats.rx_accepted_err++;
+		STAT(s, rx_accepted_err, 1);
 		return;
 	}
 	sport = rd16(t);
@@ -369,12 +378,12 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *ip,
 	win = rd16(t + 14);
 	payload = t + doff;
 	plen = tcp_len - doff;
-	s->stats.rx_accepted++;
+	STAT(s, rx_accepted, 1);
 
 	c = conn_find(s, peer_ip, sport);
 	if (dport != MMDS_PORT || (!c && !(flags & TCP_SYN)) ||
 	    (!c && (flags & (TCP_ACK | TCP_RST | TCP_FIN)))) {
-		s->stats.rx_accepted_unusual++;
+		STAT(s, rx_accepted_unusual, 1);
 		tcp_reset(s, f + 6, peer_ip, sport, flags, seq, ack, (uint32_t)plen);
 		return;
 	}
@@ -411,7 +420,7 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *ip,
 		c->snd_una = c->iss;
 		c->snd_nxt = c->iss + 1;
 		c->last_ms = s->now_ms();
-		s->stats.connections_created++;
+		STAT(s, connections_created, 1);
 		tcp_send(s, c, TCP_SYN | TCP_ACK, c->iss, NULL, 0);
 		return;
 	}
@@ -426,7 +435,7 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *ip,
 		if (c->state == CONN_SYN_RCVD && seq + 1 == c->rcv_nxt) {
 			tcp_send(s, c, TCP_SYN | TCP_ACK, c->iss, NULL, 0);   /* our SYN-ACK was lost */
 		} else {
-			s->stats.rx_accepted_unusual++;
+			STAT(s, rx_accepted_unusual, 1);
 			conn_abort(s, c);
 		}
 		return;
@@ -435,7 +444,7 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *ip,
 		return;                      /* every segment after the SYN carries an ACK */
 	if (seq_lt(c->snd_nxt, ack)) {
 		/* Acknowledges what was never sent. */
-		s->stats.rx_accepted_unusual++;
+		STAT(s, rx_accepted_unusual, 1);
 		tcp_send(s, c, TCP_ACK, c->snd_nxt, NULL, 0);
 		return;
 	}
@@ -476,7 +485,7 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *ip,
 				c->fin_rcvd = true;
 			}
 			if (take < plen)
-				s->stats.rx_accepted_unusual++;
+				STAT(s, rx_accepted_unusual, 1);
 		} else {
 			/* Out of order or again: our ACK says what we expect; resend what is unacked. */
 			c->snd_nxt = c->snd_una;
@@ -533,9 +542,9 @@ bool mmds_stack_input(struct mmds_stack *s, const uint8_t *f, size_t len)
 
 	if (!kind)
 		return false;
-	s->stats.rx_count++;
+	STAT(s, rx_count, 1);
 	if (kind == 1) {
-		s->stats.rx_accepted++;
+		STAT(s, rx_accepted, 1);
 		arp_reply(s, f);
 		return true;
 	}
@@ -544,12 +553,12 @@ bool mmds_stack_input(struct mmds_stack *s, const uint8_t *f, size_t len)
 	ip_len = rd16(ip + 2);
 	/* A sane header; a frame may be padded past the packet, never cut short. */
 	if (ihl < IP_HLEN || ip_len < ihl || ip_len > len - ETH_HLEN) {
-		s->stats.rx_bad_eth++;
+		STAT(s, rx_bad_eth, 1);
 		return true;
 	}
 	/* Fragments are not reassembled: a guest's HTTP request never needs them. */
 	if ((rd16(ip + 6) & 0x3fff) != 0) {
-		s->stats.rx_accepted_unusual++;
+		STAT(s, rx_accepted_unusual, 1);
 		return true;
 	}
 	tcp_input(s, f, ip, ip_len, ihl);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "metrics.h"
 #include "mmds/mmds.h"
 #include "mmds/stack.h"
 
@@ -549,6 +550,10 @@ static void test_stack_http(void)
 	CHECK_EQ_U(g.ack, seq + 1);
 	CHECK_EQ_U(s.stats.connections_created, 1);
 	CHECK_EQ_U(s.stats.connections_destroyed, 1);
+	/* The same counts in the process's "mmds" metrics: the first connection of this program. */
+	CHECK_EQ_U(metric_get(M_mmds_connections_created), 1);
+	CHECK_EQ_U(metric_get(M_mmds_connections_destroyed), 1);
+	CHECK(metric_get(M_mmds_tx_frames) >= 4);
 	/* Anything more on that port: RST. */
 	CHECK(mmds_stack_input(&s, f, segment(f, MMDS_IP, 40000, 80, ACK, seq + 1, iss1, "x")));
 	CHECK(next_seg(&s, &g));
