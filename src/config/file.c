@@ -315,8 +315,11 @@ static void cfg_json_mmds(struct cfgw *w, const struct mmds_cfg *m)
 		return;
 	}
 	cfgw_raw(w, "{");
+	/* Firecracker's MmdsConfig member order. */
 	cfgw_key(w, &first, "version");
 	cfgw_str(w, m->v2 ? "V2" : "V1");
+	cfgw_key(w, &first, "imds_compat");
+	cfgw_bool(w, m->imds_compat);
 	cfgw_key(w, &first, "network_interfaces");
 	cfgw_raw(w, "[");
 	for (unsigned k = 0; k < m->n_ifaces && k < CFG_MAX_NETS; k++) {
@@ -329,8 +332,6 @@ static void cfg_json_mmds(struct cfgw *w, const struct mmds_cfg *m)
 	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", m->ipv4 >> 24, (m->ipv4 >> 16) & 255,
 		 (m->ipv4 >> 8) & 255, m->ipv4 & 255);
 	cfgw_str(w, ip);
-	cfgw_key(w, &first, "imds_compat");
-	cfgw_bool(w, m->imds_compat);
 	cfgw_raw(w, "}");
 }
 

@@ -64,7 +64,7 @@ if [ "$CODE" = 204 ]; then
 		'{"network_interfaces": ["eth0"], "version": "V2", "ipv4_address": "169.254.170.2", "imds_compat": true}' 204
 	call GET /vm/config
 	case $BODY in
-	*'"mmds-config":{"version":"V2","network_interfaces":["eth0"],"ipv4_address":"169.254.170.2","imds_compat":true}'*)
+	*'"mmds-config":{"version":"V2","imds_compat":true,"network_interfaces":["eth0"],"ipv4_address":"169.254.170.2"}'*)
 		pass vm-config-mmds ;;
 	*) fail vm-config-mmds "$BODY" ;;
 	esac

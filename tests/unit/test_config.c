@@ -1331,8 +1331,8 @@ static void test_mmds_config(void)
 	CHECK_EQ_I(file(&c, json), 0);
 	CHECK(c.mmds.present && c.mmds.v2);
 	CHECK(config_to_json(&c, buf, sizeof(buf)) > 0);
-	CHECK(strstr(buf, "\"mmds-config\":{\"version\":\"V2\",\"network_interfaces\":"
-			  "[\"eth0\"],\"ipv4_address\":\"169.254.169.254\",\"imds_compat\":false}"));
+	CHECK(strstr(buf, "\"mmds-config\":{\"version\":\"V2\",\"imds_compat\":false,"
+			  "\"network_interfaces\":[\"eth0\"],\"ipv4_address\":\"169.254.169.254\"}"));
 	{
 		/* The output reads back to the same configuration. */
 		struct vm_config d;
