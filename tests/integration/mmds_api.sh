@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # mmds_api.sh: the MMDS API without a guest: PUT/PATCH/GET /mmds (merge patch, size limit),
-# PUT /mmds/config's checks, GET /vm/config's mmds-config, the config file's mmds-config.
+# PUT /mmds/config's checks, GET /vm/config's mmds-config, the config file's mmds-config,
+# --metadata and --mmds-size-limit.
 # Needs no /dev/kvm: nothing boots. The interface is a tap ember opens (root); without one
 # the checks that need it are skipped.
 T=mmds_api
@@ -89,6 +90,19 @@ if [ "$RC" -eq 152 ] && grep -q "mmds-config: The list of network interface IDs 
 else
 	fail file-mmds-config-parsed "exit $RC: $(tail -2 "$TMP/empty.out" | tr '\n' ' ')"
 fi
+# --metadata: the store's first contents; a bad file stops ember before it serves.
+printf '{"latest": {"user-data": "hi"}}' >"$TMP/meta.json"
+SOCK=$TMP/api2.sock
+"$EMBER" --api-sock "$SOCK" --metadata "$TMP/meta.json" </dev/null >"$TMP/out2" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.02; done
+expect metadata GET /mmds "" 200 '{"latest":{"user-data":"hi"}}'
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+printf '[1]' >"$TMP/badmeta.json"
+run_ember "$TMP/badmeta.out" 10 --api-sock "$TMP/api3.sock" --metadata "$TMP/badmeta.json"
+[ "$RC" -eq 152 ] && grep -q "Invalid metadata file" "$TMP/badmeta.out" && pass metadata-refused ||
+	fail metadata-refused "exit $RC: $(tail -1 "$TMP/badmeta.out")"
 run_ember "$TMP/limit.out" 10 --mmds-size-limit 0 --no-api --config-file "$TMP/empty.json"
 [ "$RC" -eq 153 ] && pass cli-size-limit-checked || fail cli-size-limit-checked "exit $RC"
 finish
