@@ -35,6 +35,7 @@
 struct opts {
 	const char *api_sock;
 	const char *config_file;
+	const char *metadata;    /* --metadata: the MMDS store's first contents */
 	const char *id;
 	const char *log_path;
 	const char *level;
@@ -42,6 +43,7 @@ struct opts {
 	const char *seccomp_filter;
 	int no_api, boot_timer, show_level, show_origin, no_seccomp;
 	unsigned long max_payload;
+	unsigned long mmds_size_limit;   /* 0: max_payload, as in Firecracker */
 	unsigned long long start_time_us, start_time_cpu_us, parent_cpu_time_us;
 };
 
@@ -61,13 +63,15 @@ static void usage(FILE *f)
 		"  --no-seccomp                    do not install seccomp filters\n"
 		"  --seccomp-filter PATH           seccomp filters in Firecracker's JSON format\n"
 		"  --http-api-max-payload-size N   largest API request body (default 51200)\n"
+		"  --mmds-size-limit N             largest MMDS store, as JSON (default: the above)\n"
+		"  --metadata PATH                 the MMDS store's contents at start (a JSON object)\n"
 		"  --version, --help\n");
 }
 
 enum {
 	OPT_API_SOCK = 256, OPT_CONFIG_FILE, OPT_NO_API, OPT_ID, OPT_BOOT_TIMER, OPT_LOG_PATH,
 	OPT_LEVEL, OPT_SHOW_LEVEL, OPT_SHOW_ORIGIN, OPT_METRICS_PATH, OPT_NO_SECCOMP,
-	OPT_SECCOMP_FILTER, OPT_MAX_PAYLOAD, OPT_VERSION, OPT_HELP, OPT_START_US,
+	OPT_SECCOMP_FILTER, OPT_MAX_PAYLOAD, OPT_MMDS_SIZE_LIMIT, OPT_METADATA, OPT_VERSION, OPT_HELP, OPT_START_US,
 	OPT_START_CPU_US, OPT_PARENT_CPU_US,
 };
 
@@ -98,6 +102,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER },
 		{ "http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD },
+		{ "mmds-size-limit", required_argument, NULL, OPT_MMDS_SIZE_LIMIT },
+		{ "metadata", required_argument, NULL, OPT_METADATA },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "start-time-us", required_argument, NULL, OPT_START_US },
@@ -117,6 +123,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case OPT_API_SOCK: o->api_sock = optarg; break;
 		case OPT_CONFIG_FILE: o->config_file = optarg; break;
+		case OPT_METADATA: o->metadata = optarg; break;
 		case OPT_NO_API: o->no_api = 1; break;
 		case OPT_ID: o->id = optarg; break;
 		case OPT_BOOT_TIMER: o->boot_timer = 1; break;
@@ -133,6 +140,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			}
 			o->max_payload = (unsigned long)n;
+			break;
+		case OPT_MMDS_SIZE_LIMIT:
+			if (parse_ull(optarg, &n) || n == 0 || n > 64 * 1024 * 1024) {
+				fprintf(stderr, "ember: bad --mmds-size-limit '%s'\n", optarg);
+				return -1;
+			}
+			o->mmds_size_limit = (unsigned long)n;
 			break;
 		case OPT_START_US:
 		case OPT_START_CPU_US:
@@ -407,6 +421,29 @@ static int load_config_file(struct vmm *vmm, const char *path)
 	return 0;
 }
 
+/* --metadata: the file's JSON object becomes the MMDS store, as a PUT /mmds would. */
+static int load_metadata(struct vmm *vmm, const char *path)
+{
+	struct err e = { { 0 } };
+	size_t len;
+	char *json = read_file(path, &len);
+	int r;
+
+	if (!json) {
+		LOG_ERROR("Cannot read metadata file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	pthread_mutex_lock(&vmm->mmds.lock);
+	r = mmds_store_put(&vmm->mmds.store, json, len, &e);
+	pthread_mutex_unlock(&vmm->mmds.lock);
+	free(json);
+	if (r) {
+		LOG_ERROR("Invalid metadata file %s: %s", path, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* Firecracker's api_server.process_startup_time_us/_cpu_us, from the jailer's clock if given. */
 static void record_startup(const struct opts *o, uint64_t t0_us, uint64_t t0_cpu_us)
 {
@@ -456,6 +493,7 @@ int main(int argc, char **argv)
 	memset(&vo, 0, sizeof(vo));
 	vo.instance_id = o.id;
 	vo.boot_timer = o.boot_timer;
+	vo.mmds_size_limit = o.mmds_size_limit ? o.mmds_size_limit : o.max_payload;
 	vo.console_fd_in = STDIN_FILENO;
 	vo.console_fd_out = console_output_fd();
 	log_set_stdout(vo.console_fd_out);
@@ -468,6 +506,10 @@ int main(int argc, char **argv)
 		return EXIT_BAD_ARGS;
 	}
 	LOG_INFO("Running ember v%s", EMBER_VERSION);
+	if (o.metadata && load_metadata(&vmm, o.metadata)) {
+		vmm_destroy(&vmm);
+		return EXIT_BAD_CONFIG;
+	}
 	if (o.config_file && load_config_file(&vmm, o.config_file)) {
 		vmm_destroy(&vmm);
 		return EXIT_BAD_CONFIG;

@@ -32,6 +32,8 @@
 	X(put_api_requests, machine_cfg_fails, 0)                              \
 	X(put_api_requests, metrics_count, 0)                                  \
 	X(put_api_requests, metrics_fails, 0)                                  \
+	X(put_api_requests, mmds_count, 0)                                     \
+	X(put_api_requests, mmds_fails, 0)                                     \
 	X(put_api_requests, network_count, 0)                                  \
 	X(put_api_requests, network_fails, 0)                                  \
 	X(put_api_requests, vsock_count, 0)                                    \
@@ -41,6 +43,8 @@
 	X(patch_api_requests, network_count, 0)                                \
 	X(patch_api_requests, network_fails, 0)                                \
 	X(patch_api_requests, machine_cfg_count, 0)                            \
+	X(patch_api_requests, mmds_count, 0)                                   \
+	X(patch_api_requests, mmds_fails, 0)                                   \
 	X(patch_api_requests, machine_cfg_fails, 0)                            \
 	X(patch_api_requests, vm_count, 0)                                     \
 	X(patch_api_requests, vm_fails, 0)                                     \
@@ -93,6 +97,17 @@
 	X(net, tx_rate_limiter_throttled, 0)                                   \
 	X(net, tx_spoofed_mac_count, 0)                                        \
 	X(net, tx_remaining_reqs_count, 0)                                     \
+	X(mmds, rx_accepted, 0)                                                \
+	X(mmds, rx_accepted_err, 0)                                            \
+	X(mmds, rx_accepted_unusual, 0)                                        \
+	X(mmds, rx_bad_eth, 0)                                                 \
+	X(mmds, rx_count, 0)                                                   \
+	X(mmds, tx_bytes, 0)                                                   \
+	X(mmds, tx_count, 0)                                                   \
+	X(mmds, tx_errors, 0)                                                  \
+	X(mmds, tx_frames, 0)                                                  \
+	X(mmds, connections_created, 0)                                        \
+	X(mmds, connections_destroyed, 0)                                      \
 	X(vsock, activate_fails, 0)                                            \
 	X(vsock, cfg_fails, 0)                                                 \
 	X(vsock, rx_queue_event_fails, 0)                                      \

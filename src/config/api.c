@@ -72,6 +72,12 @@ static int cfg_root_serial(const struct cfgj *j, const char *id, void *out)
 	return cfg_serial_at(j, 0, out);
 }
 
+static int cfg_root_mmds(const struct cfgj *j, const char *id, void *out)
+{
+	(void)id;
+	return cfg_mmds_at(j, 0, out);
+}
+
 static int cfg_root_metrics(const struct cfgj *j, const char *id, void *out)
 {
 	(void)id;
@@ -160,6 +166,13 @@ int cfg_parse_metrics(struct metrics_cfg *out, const char *json, size_t len,
 {
 	memset(out, 0, sizeof(*out));
 	return cfg_parse_root(json, len, NULL, 0, cfg_root_metrics, out, e);
+}
+
+int cfg_parse_mmds_config(struct mmds_cfg *out, const char *json, size_t len,
+			  struct err *e)
+{
+	memset(out, 0, sizeof(*out));
+	return cfg_parse_root(json, len, NULL, 0, cfg_root_mmds, out, e);
 }
 
 /* ---- post-boot PATCH bodies ---------------------------------------------- */

@@ -736,3 +736,83 @@ int cfg_serial_at(const struct cfgj *j, int i, struct serial_cfg *s)
 	s->present = true;
 	return 0;
 }
+
+/* ---- mmds-config ------------------------------------------------------------ */
+
+bool cfg_mmds_serves(const struct mmds_cfg *m, const char *iface_id)
+{
+	for (unsigned k = 0; m->present && k < m->n_ifaces && k < CFG_MAX_NETS; k++)
+		if (strcmp(m->ifaces[k], iface_id) == 0)
+			return true;
+	return false;
+}
+
+/* cfg_ipv4: a dotted quad, each part 0..255 in decimal without leading zeros. */
+static int cfg_ipv4(const char *s, uint32_t *out)
+{
+	uint32_t ip = 0;
+
+	for (int part = 0; part < 4; part++) {
+		unsigned v = 0, digits = 0;
+
+		if (part && *s++ != '.')
+			return -EINVAL;
+		while (*s >= '0' && *s <= '9' && digits < 4) {
+			v = v * 10 + (unsigned)(*s++ - '0');
+			digits++;
+		}
+		if (digits == 0 || digits > 3 || v > 255 || (digits > 1 && s[-(int)digits] == '0'))
+			return -EINVAL;
+		ip = ip << 8 | v;
+	}
+	if (*s)
+		return -EINVAL;
+	*out = ip;
+	return 0;
+}
+
+int cfg_mmds_at(const struct cfgj *j, int i, struct mmds_cfg *m)
+{
+	static const char *const f[] = { "version", "network_interfaces", "ipv4_address",
+					 "imds_compat" };
+	static const char *const versions[] = { "V1", "V2" };
+	char ip[20];
+	int v[4], n, k, ver = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->ipv4 = CFG_MMDS_DEFAULT_IPV4;
+	if (cfgj_fields(j, i, "mmds-config", f, 4, v))
+		return -EINVAL;
+	if (v[0] >= 0 && cfg_enum_at(j, v[0], f[0], versions, 2, &ver))
+		return -EINVAL;
+	m->v2 = ver == 1;
+	if (v[1] < 0)
+		return cfg_seterr(j->e, "missing field `network_interfaces`");
+	if (cfgj_array(j, v[1], f[1], &n))
+		return -EINVAL;
+	if (n == 0)
+		return cfg_seterr(j->e, "The list of network interface IDs that allow forwarding MMDS requests is empty.");
+	if (n > CFG_MAX_NETS)
+		return cfg_seterr(j->e, "`network_interfaces` names more than %d interfaces", CFG_MAX_NETS);
+	for (k = 0, i = v[1] + 1; k < n; k++, i = cfgj_skip(j, i)) {
+		if (cfgj_str_buf(j, i, f[1], m->ifaces[k], sizeof(m->ifaces[k])))
+			return -EINVAL;
+	}
+	m->n_ifaces = (unsigned)n;
+	if (v[2] >= 0) {
+		if (cfgj_str_buf(j, v[2], f[2], ip, sizeof(ip)) || cfg_ipv4(ip, &m->ipv4)) {
+			memset(m, 0, sizeof(*m));
+			return cfg_seterr(j->e, "invalid `ipv4_address`: invalid IPv4 address syntax");
+		}
+		/* Firecracker's rule: 169.254.0.0/16 without its first and last /24. */
+		if ((m->ipv4 >> 16) != 0xa9fe || ((m->ipv4 >> 8) & 0xff) == 0 ||
+		    ((m->ipv4 >> 8) & 0xff) == 255) {
+			memset(m, 0, sizeof(*m));
+			return cfg_seterr(j->e, "The MMDS IPv4 address is not link local.");
+		}
+	}
+	if (v[3] >= 0 && cfgj_bool(j, v[3], f[3], &m->imds_compat))
+		return -EINVAL;
+	m->present = true;
+	return 0;
+}

@@ -121,6 +121,27 @@ struct serial_cfg {
 	struct token_bucket_cfg rate_limiter;
 };
 
+/*
+ * "mmds-config" (PUT /mmds/config): which interfaces detour MMDS traffic
+ * ("network_interfaces", required, non-empty, each an interface configured
+ * before), "version" ("V1" default, "V2"), "ipv4_address" (link-local
+ * 169.254.[1-254].x, default 169.254.169.254) and "imds_compat" (IMDS text
+ * answers whatever the Accept header).
+ */
+#define CFG_MMDS_DEFAULT_IPV4 0xa9fea9feu   /* 169.254.169.254, host byte order */
+
+struct mmds_cfg {
+	bool present;
+	bool v2;
+	uint32_t ipv4;           /* host byte order */
+	bool imds_compat;
+	unsigned n_ifaces;
+	char ifaces[CFG_MAX_NETS][CFG_ID_MAX + 1];
+};
+
+/* cfg_mmds_serves: whether @m detours the interface @iface_id. */
+bool cfg_mmds_serves(const struct mmds_cfg *m, const char *iface_id);
+
 struct vm_config {
 	bool has_boot_source;
 	struct boot_source_cfg boot_source;
@@ -133,6 +154,7 @@ struct vm_config {
 	struct logger_cfg logger;
 	struct metrics_cfg metrics;
 	struct serial_cfg serial;
+	struct mmds_cfg mmds;
 };
 
 /* config_init: defaults (1 vCPU, 128 MiB, nothing attached). */
@@ -145,8 +167,8 @@ void config_free(struct vm_config *c);
  * config_parse_file: parse a whole Firecracker config file (@json, @len bytes)
  * into @c (initialised here). Top-level keys: "boot-source" (required),
  * "machine-config", "drives", "network-interfaces", "vsock", "logger",
- * "metrics", "serial"; null values accepted; unknown keys refused. Firecracker sections
- * ember lacks ("balloon", "cpu-config", "mmds-config", "entropy",
+ * "metrics", "serial", "mmds-config"; null values accepted; unknown keys refused. Firecracker sections
+ * ember lacks ("balloon", "cpu-config", "entropy",
  * "memory-hotplug", "pmem") are refused unless null or an empty list.
  * Sections apply in Firecracker's order (drives through config_set_drive, so
  * the root drive ends up first) and config_check() runs last. Messages name
@@ -182,6 +204,8 @@ int cfg_parse_serial(struct serial_cfg *out, const char *json, size_t len,
 		     struct err *e);
 int cfg_parse_metrics(struct metrics_cfg *out, const char *json, size_t len,
 		      struct err *e);
+int cfg_parse_mmds_config(struct mmds_cfg *out, const char *json, size_t len,
+			  struct err *e);
 
 /*
  * PATCH bodies: change only the fields present. cfg_patch_machine applies to
@@ -350,7 +374,8 @@ const char *log_level_name(enum log_level l);
 /*
  * config_check: rules spanning sections, for the VMM to run before boot and
  * whenever machine-config or boot-source change (config_parse_file runs it):
- * huge pages cannot back a guest with an initrd (as in Firecracker).
+ * huge pages cannot back a guest with an initrd (as in Firecracker); the
+ * interfaces mmds-config names exist.
  * Returns 0 or -EINVAL with @e set.
  */
 int config_check(const struct vm_config *c, struct err *e);

@@ -35,6 +35,16 @@ int config_check(const struct vm_config *c, struct err *e)
 	    c->boot_source.initrd_path)
 		return cfg_seterr(e, "Firecracker's huge pages support is "
 				     "incompatible with initrds.");
+	for (unsigned k = 0; c->mmds.present && k < c->mmds.n_ifaces; k++) {
+		unsigned i;
+
+		for (i = 0; i < c->nnets && strcmp(c->nets[i].iface_id, c->mmds.ifaces[k]); i++)
+			;
+		if (i == c->nnets)
+			return cfg_seterr(e, "The list of network interface IDs provided contains "
+					     "at least one ID that does not correspond to any "
+					     "existing network interface.");
+	}
 	return 0;
 }
 
@@ -43,14 +53,14 @@ int config_check(const struct vm_config *c, struct err *e)
 enum {
 	CFG_TOP_BOOT, CFG_TOP_MACHINE, CFG_TOP_DRIVES, CFG_TOP_NETS,
 	CFG_TOP_VSOCK, CFG_TOP_LOGGER, CFG_TOP_METRICS, CFG_TOP_SERIAL,
-	CFG_TOP_FIRST_UNSUPPORTED,
+	CFG_TOP_MMDS, CFG_TOP_FIRST_UNSUPPORTED,
 };
 
 static const char *const cfg_top_fields[] = {
 	"boot-source", "machine-config", "drives", "network-interfaces",
-	"vsock", "logger", "metrics", "serial",
+	"vsock", "logger", "metrics", "serial", "mmds-config",
 	/* Firecracker sections ember does not implement (yet). */
-	"balloon", "cpu-config", "mmds-config", "entropy",
+	"balloon", "cpu-config", "entropy",
 	"memory-hotplug", "pmem",
 };
 
@@ -149,6 +159,9 @@ static int cfg_file_at(const struct cfgj *j, struct vm_config *c)
 		goto prefixed;
 	k = CFG_TOP_SERIAL;
 	if (v[k] >= 0 && cfg_serial_at(j, v[k], &c->serial))
+		goto prefixed;
+	k = CFG_TOP_MMDS;
+	if (v[k] >= 0 && cfg_mmds_at(j, v[k], &c->mmds))
 		goto prefixed;
 	return config_check(c, j->e);
 prefixed:
@@ -292,6 +305,36 @@ static void cfg_json_net(struct cfgw *w, const struct net_cfg *n)
 	cfgw_raw(w, "}");
 }
 
+static void cfg_json_mmds(struct cfgw *w, const struct mmds_cfg *m)
+{
+	bool first = true;
+	char ip[16];
+
+	if (!m->present) {
+		cfgw_raw(w, "null");
+		return;
+	}
+	cfgw_raw(w, "{");
+	/* Firecracker's MmdsConfig member order. */
+	cfgw_key(w, &first, "version");
+	cfgw_str(w, m->v2 ? "V2" : "V1");
+	cfgw_key(w, &first, "imds_compat");
+	cfgw_bool(w, m->imds_compat);
+	cfgw_key(w, &first, "network_interfaces");
+	cfgw_raw(w, "[");
+	for (unsigned k = 0; k < m->n_ifaces && k < CFG_MAX_NETS; k++) {
+		if (k)
+			cfgw_raw(w, ",");
+		cfgw_str(w, m->ifaces[k]);
+	}
+	cfgw_raw(w, "]");
+	cfgw_key(w, &first, "ipv4_address");
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", m->ipv4 >> 24, (m->ipv4 >> 16) & 255,
+		 (m->ipv4 >> 8) & 255, m->ipv4 & 255);
+	cfgw_str(w, ip);
+	cfgw_raw(w, "}");
+}
+
 static void cfg_json_vsock(struct cfgw *w, const struct vsock_cfg *v)
 {
 	bool first = true;
@@ -389,7 +432,7 @@ static int cfg_to_json(const struct vm_config *c, char *buf, size_t cap, bool se
 		cfgw_raw(&w, "null");
 	}
 	cfgw_key(&w, &first, "mmds-config");
-	cfgw_raw(&w, "null");
+	cfg_json_mmds(&w, &c->mmds);
 	cfgw_key(&w, &first, "network-interfaces");
 	cfgw_raw(&w, "[");
 	for (k = 0; k < c->nnets && k < CFG_MAX_NETS; k++) {
@@ -513,6 +556,8 @@ static int cfg_sections_eq(const struct vm_config *a, const struct vm_config *b)
 			     la->show_level != lb->show_level ||
 			     la->show_log_origin != lb->show_log_origin ||
 			     !cfg_str_eq(la->module, lb->module))))
+		return 0;
+	if (memcmp(&a->mmds, &b->mmds, sizeof(a->mmds)) != 0)
 		return 0;
 	return a->metrics.present == b->metrics.present &&
 	       (!a->metrics.present ||

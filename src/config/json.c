@@ -426,6 +426,36 @@ int cfgj_is_null(const struct cfgj *j, int i)
 	return cfgj_tok(j, i)->type == JSMN_PRIMITIVE && cfgj_first(j, i) == 'n';
 }
 
+enum cfgj_kind cfgj_kind(const struct cfgj *j, int i)
+{
+	switch (cfgj_tok(j, i)->type) {
+	case JSMN_OBJECT: return CFGJ_OBJECT;
+	case JSMN_ARRAY: return CFGJ_ARRAY;
+	case JSMN_STRING: return CFGJ_STRING;
+	default:
+		break;
+	}
+	switch (cfgj_first(j, i)) {
+	case 't': return CFGJ_TRUE;
+	case 'f': return CFGJ_FALSE;
+	case 'n': return CFGJ_NULL;
+	default: return CFGJ_NUMBER;
+	}
+}
+
+int cfgj_size(const struct cfgj *j, int i)
+{
+	return cfgj_tok(j, i)->size;
+}
+
+const char *cfgj_raw(const struct cfgj *j, int i, size_t *len)
+{
+	const jsmntok_t *t = cfgj_tok(j, i);
+
+	*len = (size_t)(t->end - t->start);
+	return j->js + t->start;
+}
+
 int cfgj_object(const struct cfgj *j, int i, const char *name)
 {
 	if (cfgj_tok(j, i)->type != JSMN_OBJECT)

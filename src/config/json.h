@@ -59,6 +59,18 @@ int cfgj_array(const struct cfgj *j, int i, const char *name, int *count);
 /* cfgj_string: -EINVAL unless token @i is a string. */
 int cfgj_string(const struct cfgj *j, int i, const char *name);
 
+/*
+ * cfgj_kind / cfgj_size / cfgj_raw: generic access for documents of any
+ * shape (the MMDS store): the type of token @i, the members of an object or
+ * elements of an array, and the token's text as received (a string's without
+ * its quotes, escapes undecoded; a number's exactly as written).
+ */
+enum cfgj_kind { CFGJ_OBJECT, CFGJ_ARRAY, CFGJ_STRING, CFGJ_NUMBER, CFGJ_TRUE, CFGJ_FALSE,
+		 CFGJ_NULL };
+enum cfgj_kind cfgj_kind(const struct cfgj *j, int i);
+int cfgj_size(const struct cfgj *j, int i);
+const char *cfgj_raw(const struct cfgj *j, int i, size_t *len);
+
 /* cfgj_bool: true or false. */
 int cfgj_bool(const struct cfgj *j, int i, const char *name, bool *out);
 

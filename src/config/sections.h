@@ -19,6 +19,7 @@ int cfg_net_at(const struct cfgj *j, int i, const char *path_id,
 int cfg_vsock_at(const struct cfgj *j, int i, struct vsock_cfg *out);
 int cfg_logger_at(const struct cfgj *j, int i, struct logger_cfg *l);
 int cfg_metrics_at(const struct cfgj *j, int i, struct metrics_cfg *m);
+int cfg_mmds_at(const struct cfgj *j, int i, struct mmds_cfg *m);
 int cfg_serial_at(const struct cfgj *j, int i, struct serial_cfg *s);
 int cfg_rate_limiter_at(const struct cfgj *j, int i, const char *name,
 			struct rate_limiter_cfg *rl);

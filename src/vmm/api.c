@@ -106,6 +106,13 @@ static int vmm_api_parse_snapshot_load(void *arg, const char *id, const char *bo
 	return cfg_parse_snapshot_load(arg, body, len, e);
 }
 
+static int vmm_api_parse_mmds_config(void *arg, const char *id, const char *body, size_t len,
+				     struct err *e)
+{
+	(void)id;
+	return cfg_parse_mmds_config(arg, body, len, e);
+}
+
 static void vmm_api_free_boot_source(void *arg) { boot_source_free(arg); }
 static void vmm_api_free_drive(void *arg) { drive_free(arg); }
 static void vmm_api_free_drive_patch(void *arg) { drive_patch_free(arg); }
@@ -402,6 +409,58 @@ static int vmm_api_put_snapshot_load(void *opaque, struct api_request *req,
 	return r;
 }
 
+/*
+ * PUT and PATCH /mmds: the body is the store's, applied whole or not at all;
+ * a store over --mmds-size-limit is refused with 413, as Firecracker does.
+ */
+static int vmm_api_mmds_write(void *opaque, struct api_request *req, struct api_response *resp,
+			      struct err *e, bool patch)
+{
+	struct vmm *v = opaque;
+	int r;
+
+	pthread_mutex_lock(&v->mmds.lock);
+	r = patch ? mmds_store_patch(&v->mmds.store, req->body, req->body_len, e)
+		  : mmds_store_put(&v->mmds.store, req->body, req->body_len, e);
+	pthread_mutex_unlock(&v->mmds.lock);
+	if (r == -EFBIG)
+		api_fault(resp, 413, e->msg);
+	return r;
+}
+
+static int vmm_api_put_mmds(void *opaque, struct api_request *req, struct api_response *resp,
+			    struct err *e)
+{
+	return vmm_api_mmds_write(opaque, req, resp, e, false);
+}
+
+static int vmm_api_patch_mmds(void *opaque, struct api_request *req, struct api_response *resp,
+			      struct err *e)
+{
+	return vmm_api_mmds_write(opaque, req, resp, e, true);
+}
+
+static int vmm_api_get_mmds(void *opaque, struct api_request *req, struct api_response *resp,
+			    struct err *e)
+{
+	struct vmm *v = opaque;
+	int n;
+
+	(void)req;
+	(void)e;
+	pthread_mutex_lock(&v->mmds.lock);
+	n = mmds_store_json(&v->mmds.store, resp->body, sizeof(resp->body));
+	pthread_mutex_unlock(&v->mmds.lock);
+	return vmm_api_answer_json(resp, n);
+}
+
+static int vmm_api_put_mmds_config(void *opaque, struct api_request *req,
+				   struct api_response *resp, struct err *e)
+{
+	(void)resp;
+	return vmm_set_mmds_config(opaque, req->arg, e);
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 #define PRE  API_PHASE_PRE_BOOT
@@ -468,6 +527,19 @@ static const struct api_op vmm_api_ops[] = {
 	{ ROUTE_SERIAL, HTTP_METHOD_PUT, PRE,
 	  sizeof(struct serial_cfg), vmm_api_parse_serial, vmm_api_free_serial, vmm_api_put_serial,
 	  NONE, NONE },
+	/* The store: any phase; the guest reads it through the interfaces mmds-config names. */
+	{ ROUTE_MMDS, HTTP_METHOD_GET, ANY,
+	  0, NULL, NULL, vmm_api_get_mmds,
+	  M_get_api_requests_mmds_count, NONE },
+	{ ROUTE_MMDS, HTTP_METHOD_PUT, ANY,
+	  0, NULL, NULL, vmm_api_put_mmds,
+	  M_put_api_requests_mmds_count, M_put_api_requests_mmds_fails },
+	{ ROUTE_MMDS, HTTP_METHOD_PATCH, ANY,
+	  0, NULL, NULL, vmm_api_patch_mmds,
+	  M_patch_api_requests_mmds_count, M_patch_api_requests_mmds_fails },
+	{ ROUTE_MMDS_CONFIG, HTTP_METHOD_PUT, PRE,
+	  sizeof(struct mmds_cfg), vmm_api_parse_mmds_config, NULL, vmm_api_put_mmds_config,
+	  M_put_api_requests_mmds_count, M_put_api_requests_mmds_fails },
 	/* Paused only (the action checks); Firecracker counts only their latencies. */
 	{ ROUTE_SNAPSHOT_CREATE, HTTP_METHOD_PUT, POST,
 	  sizeof(struct snapshot_create_cfg), vmm_api_parse_snapshot_create,

@@ -150,6 +150,8 @@ int vmm_add_net_devices(struct vmm *v, struct err *e)
 			return err_set(e, -ENOMEM, "Out of memory for interface %s", n->iface_id);
 		}
 		if ((r = vnet_init(dev, n, fd, &v->vm, &v->mem, v->loop, base, irq)) ||
+		    (cfg_mmds_serves(&v->cfg.mmds, n->iface_id) &&
+		     (r = vnet_set_mmds(dev, &v->mmds, v->cfg.mmds.ipv4))) ||
 		    (r = bus_add(&v->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
 				 &dev->t)))
 			return err_set(e, r, "Cannot create network interface %s: %s", n->iface_id,

@@ -152,6 +152,20 @@ int vmm_apply_config(struct vmm *v, struct vm_config *c, struct err *e)
 		return r;
 	if (c->serial.present && (r = vmm_set_serial(v, &c->serial, e)))
 		return r;
+	if (c->mmds.present && (r = vmm_set_mmds_config(v, &c->mmds, e)))
+		return r;
+	return 0;
+}
+
+int vmm_set_mmds_config(struct vmm *v, const struct mmds_cfg *m, struct err *e)
+{
+	struct vm_config view = v->cfg;   /* a shallow view for config_check() */
+
+	view.mmds = *m;
+	if (config_check(&view, e))
+		return -EINVAL;
+	v->cfg.mmds = *m;
+	mmds_set_version(&v->mmds, m->v2 ? MMDS_V2 : MMDS_V1, m->imds_compat);
 	return 0;
 }
 

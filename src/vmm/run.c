@@ -33,6 +33,9 @@ int vmm_init(struct vmm *v, const struct vmm_opts *opts, struct evloop *loop)
 		v->tap_fd[i] = -1;
 	v->vsock_listen_fd = -1;
 	v->serial_out_fd = -1;
+	if (mmds_init(&v->mmds, opts->mmds_size_limit ? opts->mmds_size_limit
+						       : MMDS_DEFAULT_SIZE_LIMIT))
+		return -EIO;
 	v->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (v->stop_efd < 0 || v->rx_efd < 0)
@@ -199,6 +202,7 @@ void vmm_destroy(struct vmm *v)
 	for (int i = 0; i < 100 && serial_flush_output(&v->serial); i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	vmm_destroy_devices(v);
+	mmds_destroy(&v->mmds);
 	if (v->serial_out_fd >= 0)
 		close(v->serial_out_fd);
 	v->serial_out_fd = -1;

@@ -19,6 +19,7 @@
 #include "kvm/kvm.h"
 #include "kvm/mem.h"
 #include "kvm/vcpu.h"
+#include "mmds/mmds.h"
 
 /*
  * One row of the VM's device table: every device, legacy or virtio, in the
@@ -61,6 +62,7 @@ struct vmm_opts {
 	int boot_timer;           /* --boot-timer */
 	int console_fd_in;        /* guest serial input, -1: none */
 	int console_fd_out;       /* guest serial output */
+	size_t mmds_size_limit;   /* --mmds-size-limit; 0: MMDS_DEFAULT_SIZE_LIMIT */
 };
 
 struct vmm {
@@ -109,6 +111,9 @@ struct vmm {
 	uint64_t first_insn_build_us;           /* InstanceStart -> vCPUs released */
 	char cmdline[2048];
 	char dev_args[1024];                /* what devices add to the command line */
+
+	struct mmds mmds;                   /* the metadata store, served by the interfaces
+					       cfg.mmds names */
 };
 
 /* vmm_init: an empty VMM with default configuration; 0 or -errno. */
@@ -147,6 +152,12 @@ int vmm_patch_net(struct vmm *v, struct net_patch *p, struct err *e);
  * elsewhere fails here) and set the device (moved in). Pre-boot.
  */
 int vmm_set_vsock(struct vmm *v, struct vsock_cfg *vs, struct err *e);
+
+/*
+ * vmm_set_mmds_config: PUT /mmds/config (pre-boot): the interfaces it names must exist;
+ * the version and imds_compat apply to the store at once. 0 or -EINVAL with @e.
+ */
+int vmm_set_mmds_config(struct vmm *v, const struct mmds_cfg *m, struct err *e);
 
 /* vmm_set_logger / vmm_set_metrics: configure once (file opened now); 0 or -errno with @e. */
 int vmm_set_logger(struct vmm *v, struct logger_cfg *l, struct err *e);

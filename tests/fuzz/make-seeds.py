@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""make-seeds.py: write the seed corpora of fuzz_mmio, fuzz_blk, fuzz_vsock, fuzz_net, fuzz_loader
-and fuzz_snapshot.
+"""make-seeds.py: write the seed corpora of fuzz_mmio, fuzz_blk, fuzz_vsock, fuzz_net, fuzz_mmds,
+fuzz_loader and fuzz_snapshot.
 
 Deterministic: the same files every time (they are committed). Each
 device seed is a valid setup and one valid request in the input format
@@ -226,6 +226,46 @@ def net_seeds():
           net_rx(1, 2048, 1, 4) + net_host(100) + pump)
 
 
+# ---- fuzz_mmds: a guest talking to the MMDS stack (tests/fuzz/fuzz_mmds.c; numbers big-endian) ----
+
+def mm_seg(port, tflags, payload=b"", auto=True, syn_opts=False):
+    op = 1 | ((1 if auto else 0) << 2) | ((1 if syn_opts else 0) << 3)
+    return u8(op) + u8(port) + u8(tflags) + struct.pack(">H", len(payload)) + payload
+
+
+def mm_take(n):
+    return u8(2) + u8(n)
+
+
+def mm_session(port, request, close=True):
+    SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
+    out = mm_seg(port, SYN, syn_opts=True) + mm_take(4) + mm_seg(port, ACK)
+    out += mm_seg(port, ACK | PSH, request) + mm_take(16)
+    if close:
+        out += mm_seg(port, ACK | FIN) + mm_take(4)
+    return out
+
+
+def mmds_seeds():
+    arp = (b"\xff" * 6 + bytes([2, 0, 0, 0, 0, 7]) + struct.pack(">H", 0x0806) +
+           struct.pack(">HHBBH", 1, 0x0800, 6, 4, 1) + bytes([2, 0, 0, 0, 0, 7]) +
+           bytes([169, 254, 0, 2]) + b"\x00" * 6 + bytes([169, 254, 169, 254]))
+    write("fuzz_mmds", "arp", u8(0) + u8(0) + struct.pack(">H", len(arp)) + arp + mm_take(1))
+    write("fuzz_mmds", "v1_get", u8(0) + mm_session(
+        0, b"GET /latest/meta-data/ HTTP/1.1\r\nHost: 169.254.169.254\r\n"
+           b"User-Agent: Wget\r\nConnection: close\r\n\r\n"))
+    write("fuzz_mmds", "v1_json_keepalive", u8(0) + mm_session(
+        1, b"GET /latest HTTP/1.1\r\nAccept: application/json\r\n\r\nGET /big HTTP/1.1\r\n\r\n",
+        close=False) + mm_take(8))
+    write("fuzz_mmds", "v2_token", u8(1) + mm_session(
+        2, b"PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 60\r\n\r\n",
+        close=False) + u8(3) + struct.pack(">H", 61) +
+        mm_seg(2, 0x18, b"GET / HTTP/1.1\r\nX-metadata-token: 00\r\n\r\n") + mm_take(8))
+    write("fuzz_mmds", "garbage", u8(0) + mm_session(3, b"\x00\x01 nonsense\r\n\r\n") +
+          mm_seg(3, 0x10, b"late", auto=False) + u8(0) + u8(4) + b"\x00\x00\x00\x01" +
+          u8(0) + mm_take(8))
+
+
 # ---- fuzz_loader: a kernel image, also loaded as the initrd (tests/fuzz/fuzz_loader.c) ----
 
 def elf64(entry, segments, notes=b""):
@@ -287,5 +327,6 @@ if __name__ == "__main__":
     blk_seeds()
     vsock_seeds()
     net_seeds()
+    mmds_seeds()
     loader_seeds()
     snapshot_seeds()

@@ -887,7 +887,7 @@ static void test_file_errors(void)
 		  "`balloon` is not supported by ember");
 	CHECK_ERR(file(&c, "{\"boot-source\":{\"kernel_image_path\":\"/k\"},"
 			   "\"mmds-config\":{\"network_interfaces\":[]}}"),
-		  "`mmds-config` is not supported by ember");
+		  "mmds-config: The list of network interface IDs that allow forwarding MMDS requests is empty.");
 	CHECK_EQ_I(file(&c, "{\"boot-source\":{\"kernel_image_path\":\"/k\"},"
 			    "\"balloon\":null,\"cpu-config\":null,\"entropy\":null,"
 			    "\"drives\":null,\"network-interfaces\":[],\"vsock\":null,"
@@ -1287,8 +1287,69 @@ static void test_snapshot_load(void)
 	CHECK_EQ_I(snap_load(body), 0);
 }
 
+/* mmds-config: the API body and the config file section, and GET /vm/config's view of it. */
+static void test_mmds_config(void)
+{
+	static const char base[] = "{\"boot-source\":{\"kernel_image_path\":\"/k\"},"
+		"\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"}],";
+	struct mmds_cfg m;
+	struct vm_config c;
+	char json[512], buf[2048];
+
+#define MMDS(body) cfg_parse_mmds_config(&m, body, strlen(body), &err)
+	CHECK_EQ_I(MMDS("{\"network_interfaces\":[\"eth0\"]}"), 0);
+	CHECK(m.present && !m.v2 && !m.imds_compat && m.n_ifaces == 1);
+	CHECK_EQ_U(m.ipv4, 0xa9fea9feu);
+	CHECK_STR(m.ifaces[0], "eth0");
+	CHECK(cfg_mmds_serves(&m, "eth0") && !cfg_mmds_serves(&m, "eth1"));
+	CHECK_EQ_I(MMDS("{\"version\":\"V2\",\"network_interfaces\":[\"a\",\"b\"],"
+			"\"ipv4_address\":\"169.254.1.0\",\"imds_compat\":true}"), 0);
+	CHECK(m.v2 && m.imds_compat && m.n_ifaces == 2);
+	CHECK_EQ_U(m.ipv4, 0xa9fe0100u);
+	CHECK_ERR(MMDS("{\"version\":\"V3\",\"network_interfaces\":[\"a\"]}"), "version");
+	CHECK_ERR(MMDS("{}"), "missing field `network_interfaces`");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[]}"), "is empty");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[1]}"), "network_interfaces");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[\"a\"],\"ipv4_address\":\"10.0.0.1\"}"),
+		  "The MMDS IPv4 address is not link local.");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[\"a\"],\"ipv4_address\":\"169.254.0.7\"}"),
+		  "not link local");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[\"a\"],\"ipv4_address\":\"169.254.255.7\"}"),
+		  "not link local");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[\"a\"],\"ipv4_address\":\"169.254.1.256\"}"),
+		  "invalid IPv4 address syntax");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[\"a\"],\"ipv4_address\":\"169.254.01.1\"}"),
+		  "invalid IPv4 address syntax");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[\"a\"],\"ipv4_address\":\"169.254.1\"}"),
+		  "invalid IPv4 address syntax");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[\"a\"],\"imds_compat\":1}"), "imds_compat");
+	CHECK_ERR(MMDS("{\"network_interfaces\":[\"a\"],\"x\":1}"), "unknown field `x`");
+#undef MMDS
+
+	snprintf(json, sizeof(json), "%s\"mmds-config\":{\"network_interfaces\":[\"eth0\"],"
+		 "\"version\":\"V2\"}}", base);
+	CHECK_EQ_I(file(&c, json), 0);
+	CHECK(c.mmds.present && c.mmds.v2);
+	CHECK(config_to_json(&c, buf, sizeof(buf)) > 0);
+	CHECK(strstr(buf, "\"mmds-config\":{\"version\":\"V2\",\"imds_compat\":false,"
+			  "\"network_interfaces\":[\"eth0\"],\"ipv4_address\":\"169.254.169.254\"}"));
+	{
+		/* The output reads back to the same configuration. */
+		struct vm_config d;
+
+		CHECK_EQ_I(file(&d, buf), 0);
+		CHECK(config_equal(&c, &d));
+		config_free(&d);
+	}
+	config_free(&c);
+	snprintf(json, sizeof(json), "%s\"mmds-config\":{\"network_interfaces\":[\"eth1\"]}}",
+		 base);
+	CHECK_ERR(file(&c, json), "does not correspond to any existing network interface");
+}
+
 int main(void)
 {
+	RUN(test_mmds_config);
 	RUN(test_defaults);
 	RUN(test_machine_valid);
 	RUN(test_machine_required);

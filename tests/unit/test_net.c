@@ -605,6 +605,69 @@ static void test_rx_mtu(void)
 	dev_down();
 }
 
+/* An ARP request from the guest's MAC for @ip into @f (after a zero virtio-net header). */
+static void arp_request(uint8_t f[12 + 42], const uint8_t ip[4])
+{
+	static const uint8_t head[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+					0x06, 0x00, 0xac, 0x10, 0x00, 0x02, 0x08, 0x06,
+					0, 1, 0x08, 0x00, 6, 4, 0, 1,
+					0x06, 0x00, 0xac, 0x10, 0x00, 0x02, 169, 254, 0, 2,
+					0, 0, 0, 0, 0, 0 };
+
+	memset(f, 0, 12);
+	memcpy(f + 12, head, sizeof(head));
+	memcpy(f + 12 + sizeof(head), ip, 4);
+}
+
+/*
+ * MMDS on the interface: an ARP request for the MMDS address is answered into the
+ * receive queue and never reaches the tap; one for another address goes to the tap.
+ */
+static void test_mmds_detour(void)
+{
+	static const uint8_t mmds_ip[4] = { 169, 254, 169, 254 }, other[4] = { 169, 254, 0, 1 };
+	static const uint8_t mmds_mac[6] = MMDS_MAC_INIT;
+	static struct mmds m;
+	uint8_t f[12 + 42], got[256];
+	gpa_t a = TXBUF_GPA;
+	uint32_t l = sizeof(f), id, len;
+	const uint8_t *r;
+
+	if (!dev_up(V1, true)) {
+		CHECK(D.ok);
+		dev_down();
+		return;
+	}
+	CHECK_EQ_I(mmds_init(&m, 1024), 0);
+	CHECK_EQ_I(vnet_set_mmds(&D.n, &m, 0xa9fea9feu), 0);
+	post_rx(1, 2048, BUF_GPA);
+	reg_write(0x050, VNET_RXQ);
+	arp_request(f, mmds_ip);
+	memcpy(ram(TXBUF_GPA), f, sizeof(f));
+	tq_add(&D.tx, &a, &l, 1, false);
+	reg_write(0x050, VNET_TXQ);
+	pump();
+	CHECK(tq_used(&D.tx, &id, &len) == 1 && len == 0);
+	CHECK(recv(D.peer, got, sizeof(got), MSG_DONTWAIT) < 0);
+	CHECK(tq_used(&D.rx, &id, &len) == 1 && id == 0 && len == 12 + 42);
+	r = ram(BUF_GPA + 12);
+	CHECK_EQ_U(num_buffers(BUF_GPA), 1);
+	CHECK(memcmp(r, "\x06\x00\xac\x10\x00\x02", 6) == 0);      /* to the guest */
+	CHECK(memcmp(r + 6, mmds_mac, 6) == 0);
+	CHECK(r[12] == 0x08 && r[13] == 0x06 && r[20] == 0 && r[21] == 2);   /* an ARP reply */
+	CHECK(memcmp(r + 22, mmds_mac, 6) == 0 && memcmp(r + 28, mmds_ip, 4) == 0);
+	/* Another address: the tap's, as before. */
+	arp_request(f, other);
+	memcpy(ram(TXBUF_GPA), f, sizeof(f));
+	tq_add(&D.tx, &a, &l, 1, false);
+	reg_write(0x050, VNET_TXQ);
+	pump();
+	CHECK_EQ_I(recv(D.peer, got, sizeof(got), MSG_DONTWAIT), (ssize_t)sizeof(f));
+	CHECK(tq_used(&D.rx, &id, &len) == 0);
+	dev_down();
+	mmds_destroy(&m);
+}
+
 int main(void)
 {
 	struct err err;
@@ -627,6 +690,7 @@ int main(void)
 	RUN(test_rx_pending);
 	RUN(test_rx_readable_buffer);
 	RUN(test_rx_mtu);
+	RUN(test_mmds_detour);
 	gmem_destroy(&D.mem);
 	kvm_vm_destroy(&D.vm);
 	return check_summary();

@@ -65,6 +65,10 @@ static const struct {
 	{ HTTP_METHOD_PUT, "/serial", ROUTE_SERIAL, NULL },
 	{ HTTP_METHOD_PUT, "/snapshot/create", ROUTE_SNAPSHOT_CREATE, NULL },
 	{ HTTP_METHOD_PUT, "/snapshot/load", ROUTE_SNAPSHOT_LOAD, NULL },
+	{ HTTP_METHOD_GET, "/mmds", ROUTE_MMDS, NULL },
+	{ HTTP_METHOD_PUT, "/mmds", ROUTE_MMDS, NULL },
+	{ HTTP_METHOD_PATCH, "/mmds", ROUTE_MMDS, NULL },
+	{ HTTP_METHOD_PUT, "/mmds/config", ROUTE_MMDS_CONFIG, NULL },
 };
 
 static void test_served_endpoints(void)
@@ -105,10 +109,6 @@ static void test_unsupported_endpoints(void)
 		{ HTTP_METHOD_PUT, "/cpu-config", ROUTE_CPU_CONFIG },
 		{ HTTP_METHOD_PUT, "/pmem/pm0", ROUTE_PMEM },
 		{ HTTP_METHOD_PATCH, "/pmem/pm0", ROUTE_PMEM },
-		{ HTTP_METHOD_GET, "/mmds", ROUTE_MMDS },
-		{ HTTP_METHOD_PUT, "/mmds", ROUTE_MMDS },
-		{ HTTP_METHOD_PATCH, "/mmds", ROUTE_MMDS },
-		{ HTTP_METHOD_PUT, "/mmds/config", ROUTE_MMDS_CONFIG },
 		{ HTTP_METHOD_PUT, "/entropy", ROUTE_ENTROPY },
 		{ HTTP_METHOD_GET, "/hotplug/memory", ROUTE_HOTPLUG_MEMORY },
 		{ HTTP_METHOD_PUT, "/hotplug/memory", ROUTE_HOTPLUG_MEMORY },

@@ -10,6 +10,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -436,6 +437,31 @@ static int vnet_rx_read(struct vnet *n)
 }
 
 /*
+ * Give the guest the MMDS stack's next frame: true if delivered. Without
+ * merged buffers it must fit the first chain; with them, the chains held.
+ */
+static bool vnet_rx_mmds(struct vnet *n, enum vnet_fill fill)
+{
+	uint64_t cap = n->mrg ? n->rx_cap : n->rx_chain[0].cap;
+	uint8_t *b = n->bounce;
+	size_t len;
+
+	if (n->mrg && cap < VNET_HDR_SIZE + MMDS_FRAME_MAX && fill != FILL_FULL &&
+	    vnet_rx_fill(n, VNET_HDR_SIZE + MMDS_FRAME_MAX) == FILL_OK)
+		cap = n->rx_cap;
+	memset(b, 0, VNET_HDR_SIZE);
+	len = mmds_stack_pop(n->mmds, b + VNET_HDR_SIZE, MMDS_FRAME_MAX);
+	if (len == 0 || VNET_HDR_SIZE + len > cap) {
+		mdev_inc(&n->metrics, M_net_rx_fails);
+		return false;
+	}
+	len += VNET_HDR_SIZE;
+	vnet_iov_put(n->rx_iov, n->mrg ? n->rx_niov : n->rx_chain[0].nseg, 0, b, len);
+	vnet_rx_finish(n, (uint32_t)len);
+	return true;
+}
+
+/*
  * Move frames from the tap to the guest until the tap is empty, the guest has
  * no buffers, or the budget is spent; watch the tap only while buffers are
  * there (no busy loop). @tap_event: the tap said it is readable.
@@ -452,7 +478,9 @@ static void vnet_rx_run(struct vnet *n, bool tap_event)
 		return;
 	}
 	for (unsigned budget = VNET_BUDGET; budget; budget--) {
-		if (!n->t.active || !q->ready || q->broken || n->tap_broken)
+		bool mmds = n->mmds && mmds_stack_pending(n->mmds) && !n->pending_len;
+
+		if (!n->t.active || !q->ready || q->broken || (n->tap_broken && !mmds))
 			break;
 		fill = vnet_rx_fill(n, n->pending_len > n->rx_need ? n->pending_len : n->rx_need);
 		if (fill == FILL_BROKEN)
@@ -473,6 +501,13 @@ static void vnet_rx_run(struct vnet *n, bool tap_event)
 				mdev_inc(&n->metrics, M_net_no_rx_avail_buffer);
 			break;
 		}
+		if (mmds) {
+			if (vnet_rx_mmds(n, fill))
+				delivered = true;
+			continue;
+		}
+		if (n->tap_broken)
+			break;
 		r = vnet_rx_read(n);
 		if (r == 2)
 			delivered = true;
@@ -500,6 +535,19 @@ static void vnet_on_tap(void *opaque, uint32_t events)
 
 /* ---- transmit (5.1.6.2) ---- */
 
+/* Whether the MMDS stack took the frame of @c (@frame_len bytes after the header). */
+static bool vnet_tx_mmds(struct vnet *n, const struct virtq_chain *c, uint64_t frame_len)
+{
+	uint8_t head[MMDS_PEEK];
+	uint64_t got = virtq_chain_read(c, VNET_HDR_SIZE, head, sizeof(head));
+
+	if (!mmds_stack_wants(n->mmds, head, (size_t)got))
+		return false;
+	/* Copied out first: the guest may change its buffers while the stack reads. */
+	got = virtq_chain_read(c, VNET_HDR_SIZE, n->mmds_buf, (size_t)frame_len);
+	return mmds_stack_input(n->mmds, n->mmds_buf, (size_t)got);
+}
+
 /* Send one chain's frame to the tap; false if it was malformed. */
 static bool vnet_tx_frame(struct vnet *n, const struct virtq_chain *c)
 {
@@ -518,6 +566,8 @@ static bool vnet_tx_frame(struct vnet *n, const struct virtq_chain *c)
 	virtq_chain_read(c, 0, hdr, sizeof(hdr));
 	if (!vnet_tx_hdr_ok(n->t.driver_features, hdr, frame_len, n->mtu))
 		return false;
+	if (n->mmds && vnet_tx_mmds(n, c, frame_len))
+		return true;
 	/* 5.1.6.2.2: flag bits the device does not know are ignored, not passed on. */
 	hdr[HDR_FLAGS] &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	if (n->has_mac && virtq_chain_read(c, VNET_HDR_SIZE + 6, src, 6) == 6 &&
@@ -598,6 +648,12 @@ static void vnet_tx_run(struct vnet *n)
 		virtio_mmio_signal_used(&n->t, VNET_TXQ);
 	else if (r == 0)
 		mdev_inc(&n->metrics, M_net_no_tx_avail_buffer);
+	/*
+	 * MMDS answers go to the guest next, from the event-loop thread (this may be a vCPU
+	 * thread, whose seccomp filter has no tap reads).
+	 */
+	if (n->mmds && mmds_stack_pending(n->mmds))
+		vnet_requeue(n, VNET_RXQ);
 }
 
 /* A limiter lets traffic through again: serve what waits (the ring, or the tap). */
@@ -802,6 +858,20 @@ int vnet_init(struct vnet *n, const struct net_cfg *cfg, int tap_fd, const struc
 	return r;
 }
 
+static uint64_t vnet_now_ms(void)
+{
+	return clock_now_us() / 1000;
+}
+
+int vnet_set_mmds(struct vnet *n, struct mmds *m, uint32_t ip)
+{
+	n->mmds = calloc(1, sizeof(*n->mmds));
+	n->mmds_buf = malloc(VNET_MAX_FRAME);
+	if (!n->mmds || !n->mmds_buf)
+		return -ENOMEM;
+	return mmds_stack_init(n->mmds, m, ip, vnet_now_ms);
+}
+
 void vnet_destroy(struct vnet *n)
 {
 	metric_dev_unregister(&n->metrics);
@@ -823,6 +893,12 @@ void vnet_destroy(struct vnet *n)
 	n->tap_fd = -1;
 	free(n->bounce);
 	n->bounce = NULL;
+	if (n->mmds)
+		mmds_stack_destroy(n->mmds);
+	free(n->mmds);
+	free(n->mmds_buf);
+	n->mmds = NULL;
+	n->mmds_buf = NULL;
 }
 
 /* ---- device table hooks ---- */

@@ -11,6 +11,7 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/tap.h"   /* tap_open(): how the VMM gets the tap fd */
 #include "metrics.h"
+#include "mmds/stack.h"
 
 #define VIRTIO_ID_NET       1
 #define VNET_QUEUE_SIZE     256
@@ -111,6 +112,13 @@ struct vnet {
 	int rl_fd[VNET_NUM_QUEUES];      /* timerfds: the limiter lets traffic through again */
 	bool rl_waiting[VNET_NUM_QUEUES];
 	struct metric_dev metrics;       /* "net_<iface_id>" */
+
+	/*
+	 * MMDS (vnet_set_mmds): frames the stack claims never reach the tap; its
+	 * answers go to the guest before the tap's frames. NULL: no detour.
+	 */
+	struct mmds_stack *mmds;
+	uint8_t *mmds_buf;               /* VNET_MAX_FRAME bytes: a claimed frame, copied whole */
 };
 
 /*
@@ -130,6 +138,13 @@ int vnet_init(struct vnet *n, const struct net_cfg *cfg, int tap_fd, const struc
  */
 void vnet_set_limiters(struct vnet *n, const struct rate_limiter_cfg *rx,
 		       const struct rate_limiter_cfg *tx);
+
+/*
+ * vnet_set_mmds: detour this interface's MMDS traffic (ARP for @ip, IPv4 TCP
+ * to @ip; host byte order) to a stack of its own answering from @m. 0 or
+ * -ENOMEM. Main thread, before the event loop runs.
+ */
+int vnet_set_mmds(struct vnet *n, struct mmds *m, uint32_t ip);
 
 /* What the guest sees of a network device: the transport and the MAC it may have written. */
 struct vnet_state {
