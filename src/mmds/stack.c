@@ -15,6 +15,9 @@
 #define IPPROTO_TCP_  6
 #define TCP_HLEN      20
 
+/* The net device hands mmds_stack_wants() MMDS_PEEK bytes: enough for either kind of frame. */
+_Static_assert(MMDS_PEEK >= ETH_HLEN + ARP_LEN && MMDS_PEEK >= ETH_HLEN + IP_HLEN, "MMDS_PEEK too small");
+
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
 #define TCP_RST 0x04

@@ -14,7 +14,7 @@
 #define MMDS_OUTQ         64      /* frames waiting for the guest's receive queue */
 #define MMDS_FRAME_MAX    1514    /* Ethernet header and a 1500-byte IPv4 packet */
 #define MMDS_MSS          1460    /* what the SYN-ACK announces and the most a segment carries */
-#define MMDS_PEEK         34      /* bytes mmds_stack_wants() looks at: Ethernet and IPv4 headers */
+#define MMDS_PEEK         42      /* bytes mmds_stack_wants() looks at: Ethernet and ARP (IPv4 needs 34) */
 
 /* What the stack counts (Firecracker's "mmds" metrics). */
 struct mmds_stack_stats {
