@@ -718,10 +718,30 @@ void cfgw_raw(struct cfgw *w, const char *s)
 	cfgw_put(w, s, strlen(s));
 }
 
-void cfgw_str(struct cfgw *w, const char *s)
+const char *json_escape(unsigned char c, char esc[7])
 {
 	static const char hex[] = "0123456789abcdef";
-	const char *run;
+
+	switch (c) {
+	case '"': return "\\\"";
+	case '\\': return "\\\\";
+	case '\b': return "\\b";
+	case '\f': return "\\f";
+	case '\n': return "\\n";
+	case '\r': return "\\r";
+	case '\t': return "\\t";
+	default:
+		if (c >= 0x20 && c != 0x7f)
+			return NULL;
+		esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
+		esc[4] = hex[c >> 4], esc[5] = hex[c & 15], esc[6] = '\0';
+		return esc;
+	}
+}
+
+void cfgw_str(struct cfgw *w, const char *s)
+{
+	const char *run, *rep;
 	char esc[7];
 
 	if (!s) {
@@ -730,24 +750,8 @@ void cfgw_str(struct cfgw *w, const char *s)
 	}
 	cfgw_put(w, "\"", 1);
 	for (run = s; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		const char *rep = NULL;
-
-		switch (c) {
-		case '"': rep = "\\\""; break;
-		case '\\': rep = "\\\\"; break;
-		case '\b': rep = "\\b"; break;
-		case '\f': rep = "\\f"; break;
-		case '\n': rep = "\\n"; break;
-		case '\r': rep = "\\r"; break;
-		case '\t': rep = "\\t"; break;
-		default:
-			if (c >= 0x20 && c != 0x7f)
-				continue;
-			esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
-			esc[4] = hex[c >> 4], esc[5] = hex[c & 15], esc[6] = '\0';
-			rep = esc;
-		}
+		if (!(rep = json_escape((unsigned char)*s, esc)))
+			continue;
 		cfgw_put(w, run, (size_t)(s - run));
 		cfgw_raw(w, rep);
 		run = s + 1;

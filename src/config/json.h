@@ -105,6 +105,9 @@ struct cfgw {
 
 void cfgw_init(struct cfgw *w, char *buf, size_t cap);
 void cfgw_raw(struct cfgw *w, const char *s);
+/* RFC 8259: the escape for byte @c, or NULL when @c stands for itself (control bytes and DEL
+ * take the six-byte u00XX form, written into @esc). */
+const char *json_escape(unsigned char c, char esc[7]);
 void cfgw_str(struct cfgw *w, const char *s);    /* "..." or null if NULL */
 void cfgw_u64(struct cfgw *w, uint64_t v);
 void cfgw_bool(struct cfgw *w, bool v);

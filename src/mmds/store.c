@@ -337,31 +337,14 @@ static void mw_put(struct mw *w, const char *s, size_t n)
 
 static void mw_str(struct mw *w, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t run = 0;
+	const char *rep;
+	char esc[7];
 
 	mw_put(w, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[7] = "\\u00";
-		const char *rep;
-
-		switch (c) {
-		case '"': rep = "\\\""; break;
-		case '\\': rep = "\\\\"; break;
-		case '\b': rep = "\\b"; break;
-		case '\f': rep = "\\f"; break;
-		case '\n': rep = "\\n"; break;
-		case '\r': rep = "\\r"; break;
-		case '\t': rep = "\\t"; break;
-		default:
-			if (c >= 0x20)
-				continue;
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			esc[6] = '\0';
-			rep = esc;
-		}
+		if (!(rep = json_escape((unsigned char)s[i], esc)))
+			continue;
 		mw_put(w, s + run, i - run);
 		mw_put(w, rep, strlen(rep));
 		run = i + 1;
