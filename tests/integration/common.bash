@@ -14,6 +14,54 @@ fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
 skip() { echo "SKIP $T/$1: $2"; }
 finish() { [ "$fails" -eq 0 ]; exit; }
 
+# need_tools TOOL...: each is on PATH, else a FAIL naming the missing one and the end.
+need_tools() {
+	local t
+	for t; do
+		command -v "$t" >/dev/null || { fail deps "$t is missing (make deps-test installs it)"; finish; }
+	done
+}
+
+# need_root WHY: root, else a FAIL saying WHY it is needed and the end.
+need_root() { [ "$(id -u)" = 0 ] || { fail root "needs root ($1)"; finish; }; }
+
+# need_linux_io: Debian's cloud kernel and the initramfs and ext4 root linux_io's prepare step
+# makes (tests/linux/guest_io.sh prepare), else a FAIL and the end.
+need_linux_io() {
+	local f
+	for f in "$BUILD/kernel/vmlinux" "$BUILD/linux-io/initramfs.cpio.gz" "$BUILD/linux-io/root.ext4"; do
+		[ -s "$f" ] || { fail images "$f missing (tests/linux/guest_io.sh prepare, linux_io's prepare step)"; finish; }
+	done
+}
+
+# Linux tests run embers (their pids in PIDS) in a network namespace (NS): on exit both go,
+# with TMP.
+PIDS=()
+NS=""
+linux_cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP"
+}
+
+# ns_taps NS HOST_CIDR TAP...: the network namespace NS (lo up; linux_cleanup deletes it) with
+# each TAP up in it, the first given HOST_CIDR unless that is empty; else a FAIL and the end.
+ns_taps() {
+	local cidr=$2 t
+	NS=$1
+	shift 2
+	trap linux_cleanup EXIT
+	ip netns add "$NS" && ip netns exec "$NS" ip link set lo up || { fail setup "cannot make the network namespace $NS"; finish; }
+	for t; do
+		ip netns exec "$NS" ip tuntap add dev "$t" mode tap &&
+			{ [ -z "$cidr" ] || ip netns exec "$NS" ip addr add "$cidr" dev "$t"; } &&
+			ip netns exec "$NS" ip link set "$t" up || { fail setup "cannot set up $t in $NS"; finish; }
+		cidr=
+	done
+}
+
 # CRC-32 (zlib's) from gzip's trailer: no interpreter to start, which counts in the lab.
 crc32_stdin() { gzip -c | tail -c 8 | od -An -tx4 -N4 | tr -d ' \n'; echo; }
 crc32_str() { printf '%s' "$1" | crc32_stdin; }

@@ -47,10 +47,8 @@ need_ember
 for m in $MODULES; do
 	[ -s "$MODDIR/$(basename "$m")" ] || { fail modules "$MODDIR/$(basename "$m") missing (this test's prepare step fetches it)"; finish; }
 done
-for t in curl cpio gzip busybox socat ip ldd; do
-	command -v $t >/dev/null || { fail deps "$t is missing (make deps-test installs it)"; finish; }
-done
-[ "$(id -u)" = 0 ] || { fail root "needs root (a network namespace and taps)"; finish; }
+need_tools curl cpio gzip busybox socat ip ldd
+need_root "a network namespace and taps"
 [ -x "$BUILD/ember-snap-merge" ] || { fail deps "$BUILD/ember-snap-merge missing (make all)"; finish; }
 WAIT=${LCL_TIMEOUT:-300}
 N=${LCL_CLONES:-10}
@@ -58,19 +56,7 @@ CWAIT=${LCL_CLONE_TIMEOUT:-60}   # seconds for each clone to tick and reseed, on
 DIFF_SLACK_MIB=${DIFF_SLACK_MIB:-32}
 MAC=06:00:ac:10:00:02
 ns=ember-clones-$$
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-ip netns add "$ns" && ip netns exec "$ns" ip link set lo up || { fail setup "cannot make a network namespace"; finish; }
-for t in tapa $(seq -f 'tap%g' 0 $((N - 1))); do
-	ip netns exec "$ns" ip tuntap add dev "$t" mode tap && ip netns exec "$ns" ip link set "$t" up ||
-		{ fail setup "cannot make $t"; finish; }
-done
+ns_taps "$ns" "" tapa $(seq -f 'tap%g' 0 $((N - 1)))
 rx() { ip netns exec "$ns" cat "/sys/class/net/$1/statistics/rx_packets"; }
 
 # The initramfs: busybox, socat with its libraries, the virtio modules and an /init.

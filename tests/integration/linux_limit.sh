@@ -13,9 +13,7 @@ T=linux_limit
 . "$(dirname "$0")/common.bash"
 cd "$(dirname "$0")/../.."
 need_ember
-for f in build/kernel/vmlinux build/linux-io/initramfs.cpio.gz build/linux-io/root.ext4; do
-	[ -s "$f" ] || { fail images "$f missing (tests/linux/guest_io.sh prepare, linux_io's prepare step)"; finish; }
-done
+need_linux_io
 
 FUNC='echo 3 >/proc/sys/vm/drop_caches; s=$(cut -d" " -f1 /proc/uptime); dd if=/dev/vda of=/dev/null bs=1M count=16 2>/dev/null; e=$(cut -d" " -f1 /proc/uptime); echo "LIMIT-READ start=$s end=$e"'
 

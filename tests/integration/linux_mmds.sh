@@ -22,28 +22,13 @@ T=linux_mmds
 . "$(dirname "$0")/common.bash"
 cd "$(dirname "$0")/../.."
 need_ember
-for f in build/kernel/vmlinux build/linux-io/initramfs.cpio.gz build/linux-io/root.ext4; do
-	[ -s "$f" ] || { fail images "$f missing (tests/linux/guest_io.sh prepare, linux_io's prepare step)"; finish; }
-done
-for t in curl python3 ip; do
-	command -v $t >/dev/null || { fail deps "$t is missing (make deps-test installs it)"; finish; }
-done
-[ "$(id -u)" = 0 ] || { fail root "needs root (a network namespace and a tap)"; finish; }
+need_linux_io
+need_tools curl python3 ip
+need_root "a network namespace and a tap"
 WAIT=${LMM_TIMEOUT:-300}
 HOST_IP=172.16.0.1 GUEST_IP=172.16.0.2 MAC=06:00:ac:10:00:02
 ns=ember-mmds-$$
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-ip netns add "$ns" && ip netns exec "$ns" ip link set lo up &&
-	ip netns exec "$ns" ip tuntap add dev tap0 mode tap &&
-	ip netns exec "$ns" ip addr add "$HOST_IP/30" dev tap0 &&
-	ip netns exec "$ns" ip link set tap0 up || { fail setup "cannot set up tap0 in a namespace"; finish; }
+ns_taps "$ns" "$HOST_IP/30" tap0
 
 FUNC='dev=$(grep -l '"$MAC"' /sys/class/net/*/address | head -n1 | cut -d/ -f5)
 ip addr add '"$GUEST_IP"'/30 dev "$dev" && ip link set "$dev" up && ip route add 169.254.169.254 dev "$dev"

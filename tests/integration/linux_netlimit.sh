@@ -20,29 +20,14 @@ T=linux_netlimit
 . "$(dirname "$0")/common.bash"
 cd "$(dirname "$0")/../.."
 need_ember
-for f in build/kernel/vmlinux build/linux-io/initramfs.cpio.gz build/linux-io/root.ext4; do
-	[ -s "$f" ] || { fail images "$f missing (tests/linux/guest_io.sh prepare, linux_io's prepare step)"; finish; }
-done
-for t in curl python3 ip; do
-	command -v $t >/dev/null || { fail deps "$t is missing (make deps-test installs it)"; finish; }
-done
-[ "$(id -u)" = 0 ] || { fail root "needs root (a network namespace and a tap)"; finish; }
+need_linux_io
+need_tools curl python3 ip
+need_root "a network namespace and a tap"
 WAIT=${LNL_TIMEOUT:-300}
 HOST_IP=172.16.0.1 GUEST_IP=172.16.0.2 MAC=06:00:ac:10:00:02
 SIZE=$((6 << 20))
 ns=ember-nl-$$
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-ip netns add "$ns" && ip netns exec "$ns" ip link set lo up &&
-	ip netns exec "$ns" ip tuntap add dev tap0 mode tap &&
-	ip netns exec "$ns" ip addr add "$HOST_IP/30" dev tap0 &&
-	ip netns exec "$ns" ip link set tap0 up || { fail setup "cannot set up tap0 in a namespace"; finish; }
+ns_taps "$ns" "$HOST_IP/30" tap0
 
 # serve ROUND: in the namespace, port 910ROUND sends SIZE bytes to the guest; port 920ROUND
 # takes the guest's bytes and writes "<bytes> <seconds from the first byte to EOF>" to $TMP/tx.ROUND.
