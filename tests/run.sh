@@ -26,6 +26,7 @@ LOGDIR=$BUILD/test-logs
 mkdir -p "$LOGDIR"
 pass=0 fail=0 skip=0
 failed_names=()
+declare -A retried=()   # program -> its first run's log, when the lab ran it twice
 INNER=0
 EXACT=0
 if [ "${1:-}" = --in-lab ]; then
@@ -245,7 +246,7 @@ if [ "$WHERE" = lab ]; then
 	boots=0
 	budget=${EMBER_LAB_TIMEOUT:-3600}   # seconds for all lab boots together
 	lab_t0=$SECONDS
-	declare -A retried=() deaths=()
+	declare -A deaths=()
 	while [ ${#todo[@]} -gt 0 ]; do
 		boots=$((boots + 1))
 		left_s=$((budget - (SECONDS - lab_t0)))
@@ -329,6 +330,16 @@ case "$WHERE" in
 lab) echo "KVM programs ran in the lab (QEMU TCG with nested KVM)" ;;
 *) [ "$nkvm" -gt 0 ] && echo "KVM programs ran directly on this host's /dev/kvm" ;;
 esac
+# The failed checks again, here at the end where a reader of the last lines sees them: those of
+# the programs that failed and those of the first run of programs that passed on a second.
+for f in "${failed_names[@]}" "${retried[@]}"; do
+	case $f in
+	*.first-run) log=$f what="$(basename "$f" .log.first-run), first run" ;;
+	*) log="$LOGDIR/$(echo "$f" | tr '/ ' '__').log" what=$f ;;
+	esac
+	[ -f "$log" ] || continue
+	grep -a '^FAIL ' "$log" | head -n 8 | cut -c1-600 | sed "s|^|  [$what] |"
+done
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed programs (logs in $LOGDIR): ${failed_names[*]}"
 fi
