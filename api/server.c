@@ -26,8 +26,9 @@ struct api_conn {
 	int fd;
 	char *in;             /* HTTP_MAX_HEADER_BYTES + max_body bytes */
 	size_t in_len;
-	char out[API_OUT_MAX];
+	char *out;            /* small, or a malloc'd block for an answer too big for it */
 	size_t out_len, out_off;
+	char small[API_OUT_MAX];
 	int close_after;      /* close once out is flushed */
 	int sent_continue;    /* "100 Continue" sent for the request being read */
 	int want_out;         /* EPOLLOUT registered */
@@ -175,6 +176,8 @@ static void api_conn_close(struct api_server *s, int slot)
 		return;
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	if (c->out != c->small)
+		free(c->out);
 	free(c->in);
 	free(c);
 	s->conns[slot] = NULL;
@@ -220,6 +223,7 @@ static void api_accept(struct api_server *s)
 			continue;
 		}
 		c->fd = fd;
+		c->out = c->small;
 		c->last_ms = api_now_ms();
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP;
@@ -236,7 +240,7 @@ static void api_accept(struct api_server *s)
 
 static void api_queue(struct api_conn *c, const char *buf, size_t len)
 {
-	if (len > sizeof(c->out) - c->out_len) {
+	if (c->out != c->small || len > sizeof(c->small) - c->out_len) {
 		c->close_after = 1;   /* cannot happen: responses are bounded */
 		return;
 	}
@@ -244,12 +248,37 @@ static void api_queue(struct api_conn *c, const char *buf, size_t len)
 	c->out_len += len;
 }
 
-static void api_queue_response(struct api_conn *c, const struct api_response *resp,
-			       int keep_alive)
+/* A large body goes out of its own block: nothing else is queued while it is sent. */
+static void api_queue_big(struct api_conn *c, struct api_response *resp, int keep_alive)
+{
+	size_t cap = resp->len + 512;
+	char *buf = c->out_len == 0 ? malloc(cap) : NULL;
+	int n = buf ? http_format_response(buf, cap, resp->status, "application/json", resp->big,
+					   resp->len, keep_alive) : -1;
+
+	free(resp->big);
+	resp->big = NULL;
+	if (n < 0) {
+		free(buf);
+		c->close_after = 1;
+		return;
+	}
+	c->out = buf;
+	c->out_len = (size_t)n;
+	c->out_off = 0;
+}
+
+static void api_queue_response(struct api_conn *c, struct api_response *resp, int keep_alive)
 {
 	char buf[API_OUT_MAX];
 	int n;
 
+	if (resp->big && resp->status != 204) {
+		api_queue_big(c, resp, keep_alive);
+		return;
+	}
+	free(resp->big);
+	resp->big = NULL;
 	if (resp->status == 204)
 		n = http_format_response(buf, sizeof(buf), 204, NULL, NULL, 0, keep_alive);
 	else
@@ -294,6 +323,7 @@ static void api_handle_one(struct api_server *s, struct api_conn *c, const struc
 		 hr->method_name, (int)(hr->path_len > 256 ? 256 : hr->path_len), hr->path);
 	resp->status = 0;
 	resp->len = 0;
+	resp->big = NULL;
 	r = route_match(hr->method, hr->path, hr->path_len, hr->body_len > 0, s->served, &rt);
 	if (r == 0 && rt.error == ROUTE_OK) {
 		op = api_table_find(s->table, rt.endpoint, rt.method);
@@ -367,6 +397,9 @@ static int api_flush(struct api_server *s, int slot)
 		c->out_off += (size_t)n;
 	}
 	if (c->out_off == c->out_len) {
+		if (c->out != c->small)
+			free(c->out);
+		c->out = c->small;
 		c->out_off = c->out_len = 0;
 		if (c->close_after)
 			return -1;

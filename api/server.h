@@ -31,10 +31,15 @@ struct api_request {
 	void *arg;                      /* op->arg_size bytes op->parse filled; NULL if none */
 };
 
-/* The VMM's answer: a status and, unless 204, a JSON body. */
+/*
+ * The VMM's answer: a status and, unless 204, a JSON body of @len bytes in
+ * @body or, for one that does not fit there (GET /mmds of a large store), in
+ * @big: malloc'd by the handler, freed by the server once queued.
+ */
 struct api_response {
 	int status;
 	size_t len;
+	char *big;
 	char body[API_RESP_BODY_MAX];
 };
 

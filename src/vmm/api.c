@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -449,8 +450,20 @@ static int vmm_api_get_mmds(void *opaque, struct api_request *req, struct api_re
 	(void)req;
 	(void)e;
 	pthread_mutex_lock(&v->mmds.lock);
-	n = mmds_store_json(&v->mmds.store, resp->body, sizeof(resp->body));
+	if (v->mmds.store.size < sizeof(resp->body)) {
+		n = mmds_store_json(&v->mmds.store, resp->body, sizeof(resp->body));
+	} else {
+		/* A store up to --mmds-size-limit (64 MiB at most): its own block. */
+		size_t cap = v->mmds.store.size + 1;
+
+		resp->big = malloc(cap);
+		n = resp->big ? mmds_store_json(&v->mmds.store, resp->big, cap) : -ENOMEM;
+	}
 	pthread_mutex_unlock(&v->mmds.lock);
+	if (resp->big && n < 0) {
+		free(resp->big);
+		resp->big = NULL;
+	}
 	return vmm_api_answer_json(resp, n);
 }
 

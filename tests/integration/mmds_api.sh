@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mmds_api.sh: the MMDS API without a guest: PUT/PATCH/GET /mmds (merge patch, size limit),
 # PUT /mmds/config's checks, GET /vm/config's mmds-config, the config file's mmds-config,
-# --metadata and --mmds-size-limit.
+# --metadata and --mmds-size-limit, and a store larger than the API's usual 64 KiB answer.
 # Needs no /dev/kvm: nothing boots. The interface is a tap ember opens (root); without one
 # the checks that need it are skipped.
 T=mmds_api
@@ -105,4 +105,44 @@ run_ember "$TMP/badmeta.out" 10 --api-sock "$TMP/api3.sock" --metadata "$TMP/bad
 	fail metadata-refused "exit $RC: $(tail -1 "$TMP/badmeta.out")"
 run_ember "$TMP/limit.out" 10 --mmds-size-limit 0 --no-api --config-file "$TMP/empty.json"
 [ "$RC" -eq 153 ] && pass cli-size-limit-checked || fail cli-size-limit-checked "exit $RC"
+# A store larger than the API's usual answer (64 KiB): GET /mmds returns it whole, and the same
+# keep-alive connection then answers the next request.
+SOCK=$TMP/api4.sock
+"$EMBER" --api-sock "$SOCK" --http-api-max-payload-size 1048576 </dev/null >"$TMP/out4" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.02; done
+WHY=$(timeout 30 python3 - "$SOCK" <<'PY'
+import json, socket, sys
+store = {"k%04d" % i: "v" * 200 + str(i) for i in range(2000)}   # about 430 KiB as JSON
+body = json.dumps(store).encode()
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rb")
+def ask(method, data=b""):
+    s.sendall(b"%s /mmds HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (method, len(data)) + data)
+    status = int(f.readline().split()[1])
+    n = 0
+    while True:
+        line = f.readline().strip()
+        if not line:
+            break
+        k, _, v = line.partition(b":")
+        if k.lower() == b"content-length":
+            n = int(v)
+    return status, f.read(n)
+st, _ = ask(b"PUT", body)
+if st != 204:
+    sys.exit(print("PUT answered %d" % st))
+st, got = ask(b"GET")
+if st != 200 or json.loads(got) != store:
+    sys.exit(print("GET answered %d with %d bytes, not the %d-byte store" % (st, len(got), len(body))))
+st, got = ask(b"GET")
+if st != 200 or len(got) < 65536:
+    sys.exit(print("the second GET on the connection answered %d with %d bytes" % (st, len(got))))
+print("ok %d" % len(got))
+PY
+)
+case $WHY in ok*) pass get-large-store "${WHY#ok }-byte store, twice on one connection" ;; *) fail get-large-store "$WHY" ;; esac
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
 finish
