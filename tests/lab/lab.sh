@@ -31,6 +31,7 @@ SMP=${EMBER_LAB_SMP:-2}
 CPU=${EMBER_LAB_CPU:-max,la57=off}
 ACCEL=${EMBER_LAB_ACCEL:-tcg}
 KVM_AMD=${EMBER_LAB_KVM_AMD:-}
+BOOT_LIMIT=${EMBER_LAB_BOOT_LIMIT:-180}   # seconds from QEMU's start to the command's (it takes 10-20)
 MODE=run
 
 die() { echo "lab: error: $*" >&2; exit 125; }
@@ -174,7 +175,7 @@ write_job() {
 		echo "export TERM=$(q "${TERM:-dumb}")"
 		echo "export EMBER_IN_LAB=1"
 		for v in BUILD CI LANG LC_ALL TMPDIR ${EMBER_LAB_ENV:-} $(compgen -v | grep -E '^(EMBER_|FUZZ_)'); do
-			case "$v" in EMBER_LAB | EMBER_LAB_TIMEOUT | EMBER_LAB_MEM | EMBER_LAB_SMP | EMBER_LAB_CPU | EMBER_LAB_ACCEL | EMBER_LAB_KVM_AMD | EMBER_IN_LAB) continue ;; esac
+			case "$v" in EMBER_LAB | EMBER_LAB_TIMEOUT | EMBER_LAB_MEM | EMBER_LAB_SMP | EMBER_LAB_CPU | EMBER_LAB_ACCEL | EMBER_LAB_KVM_AMD | EMBER_LAB_BOOT_LIMIT | EMBER_IN_LAB) continue ;; esac
 			[ -n "${!v+x}" ] && echo "export $v=$(q "${!v}")"
 		done
 		echo "cd $(q "$PWD") || exit 125"
@@ -228,8 +229,15 @@ boot_lab() {
 	(
 		# A lab kernel that reports a lockup or an RCU stall and has not recovered (its
 		# panic ends QEMU) 120 s later is stopped: it may be too wedged even to panic.
-		wedged=0
+		wedged=0 t0=$(date +%s)
 		while kill -0 "$qpid" 2>/dev/null && [ ! -s "$JOB/rc" ]; do
+			# A lab that has not started the command BOOT_LIMIT s after QEMU did hung in
+			# its boot (seen once: no console line for 50 min); a new one usually boots.
+			if [ ! -e "$JOB/started" ] && [ $(($(date +%s) - t0)) -gt "$BOOT_LIMIT" ]; then
+				echo "lab: the lab has not started the command ${BOOT_LIMIT} s after QEMU did; stopping it" >&2
+				kill -TERM "$qpid" 2>/dev/null
+				exit 0
+			fi
 			# stage2 writes a heartbeat every 10 s once the command runs.
 			if [ -e "$JOB/heartbeat" ] &&
 				[ $(($(date +%s) - $(stat -c %Y "$JOB/heartbeat" 2>/dev/null || date +%s))) -gt 180 ]; then
